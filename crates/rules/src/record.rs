@@ -1,0 +1,157 @@
+//! The records rules are evaluated against, and the only place that reads their fields.
+
+use graph::models::{RiskDetection, RiskyUser, SignIn};
+use serde_json::Value;
+
+use crate::rule::Source;
+
+/// One typed record from a Graph feed, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    /// An entry of `/identityProtection/riskyUsers`.
+    RiskyUser(&'a RiskyUser),
+    /// An entry of `/identityProtection/riskDetections`.
+    RiskDetection(&'a RiskDetection),
+    /// An entry of `/auditLogs/signIns`.
+    SignIn(&'a SignIn),
+}
+
+impl Record<'_> {
+    /// The feed the record came from: only rules of this source see it.
+    pub fn source(&self) -> Source {
+        match self {
+            Record::RiskyUser(_) => Source::RiskyUsers,
+            Record::RiskDetection(_) => Source::RiskDetections,
+            Record::SignIn(_) => Source::SignIns,
+        }
+    }
+
+    /// The object id of the user the record is about: whom an action would target.
+    pub fn user_id(&self) -> Option<&str> {
+        let id = match self {
+            // A riskyUser's id is the user's object id.
+            Record::RiskyUser(u) => Some(u.id.as_str()),
+            Record::RiskDetection(d) => d.user_id.as_deref(),
+            Record::SignIn(s) => Some(s.user_id.as_str()),
+        };
+        id.filter(|id| !id.is_empty())
+    }
+
+    /// The user's UPN, for people reading decisions and for UPN-based rules.
+    pub fn user_principal_name(&self) -> Option<&str> {
+        match self {
+            Record::RiskyUser(u) => u.user_principal_name.as_deref(),
+            Record::RiskDetection(d) => d.user_principal_name.as_deref(),
+            Record::SignIn(s) => s.user_principal_name.as_deref(),
+        }
+    }
+
+    /// The value of `field` as Graph sent it; `Null` when absent or not a field of this
+    /// record's type.
+    pub(crate) fn field(&self, field: Field) -> Value {
+        match self {
+            Record::RiskyUser(u) => risky_user_field(u, field),
+            Record::RiskDetection(d) => risk_detection_field(d, field),
+            Record::SignIn(s) => sign_in_field(s, field),
+        }
+    }
+}
+
+/// A record field rules can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    RiskLevel,
+    RiskState,
+    RiskDetail,
+    RiskEventType,
+    DetectionTimingType,
+    UserPrincipalName,
+    IsProcessing,
+    IpAddress,
+    Country,
+    AppId,
+    AppDisplayName,
+    StatusErrorCode,
+    RiskLevelDuringSignIn,
+    RiskLevelAggregated,
+}
+
+impl Field {
+    /// The Graph wire name, dotted for nested fields: what explanations show.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Field::RiskLevel => "riskLevel",
+            Field::RiskState => "riskState",
+            Field::RiskDetail => "riskDetail",
+            Field::RiskEventType => "riskEventType",
+            Field::DetectionTimingType => "detectionTimingType",
+            Field::UserPrincipalName => "userPrincipalName",
+            Field::IsProcessing => "isProcessing",
+            Field::IpAddress => "ipAddress",
+            Field::Country => "location.countryOrRegion",
+            Field::AppId => "appId",
+            Field::AppDisplayName => "appDisplayName",
+            Field::StatusErrorCode => "status.errorCode",
+            Field::RiskLevelDuringSignIn => "riskLevelDuringSignIn",
+            Field::RiskLevelAggregated => "riskLevelAggregated",
+        }
+    }
+}
+
+/// A string field as JSON: Graph's own spelling for enum members, `null` when absent.
+fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |v| Value::String(v.to_owned()))
+}
+
+fn risky_user_field(u: &RiskyUser, field: Field) -> Value {
+    match field {
+        Field::RiskLevel => text(u.risk_level.as_ref().map(|v| v.as_str())),
+        Field::RiskState => text(u.risk_state.as_ref().map(|v| v.as_str())),
+        Field::RiskDetail => text(u.risk_detail.as_ref().map(|v| v.as_str())),
+        Field::UserPrincipalName => text(u.user_principal_name.as_deref()),
+        Field::IsProcessing => u.is_processing.map_or(Value::Null, Value::Bool),
+        _ => Value::Null,
+    }
+}
+
+fn risk_detection_field(d: &RiskDetection, field: Field) -> Value {
+    match field {
+        Field::RiskEventType => text(d.risk_event_type.as_deref()),
+        Field::RiskLevel => text(d.risk_level.as_ref().map(|v| v.as_str())),
+        Field::RiskState => text(d.risk_state.as_ref().map(|v| v.as_str())),
+        Field::DetectionTimingType => text(d.detection_timing_type.as_ref().map(|v| v.as_str())),
+        Field::IpAddress => text(d.ip_address.as_deref()),
+        Field::Country => text(
+            d.location
+                .as_ref()
+                .and_then(|l| l.country_or_region.as_deref()),
+        ),
+        Field::UserPrincipalName => text(d.user_principal_name.as_deref()),
+        _ => Value::Null,
+    }
+}
+
+fn sign_in_field(s: &SignIn, field: Field) -> Value {
+    match field {
+        Field::IpAddress => text(s.ip_address.as_deref()),
+        Field::Country => text(
+            s.location
+                .as_ref()
+                .and_then(|l| l.country_or_region.as_deref()),
+        ),
+        Field::AppId => text(s.app_id.as_deref()),
+        Field::AppDisplayName => text(s.app_display_name.as_deref()),
+        Field::StatusErrorCode => s
+            .status
+            .as_ref()
+            .and_then(|st| st.error_code)
+            .map_or(Value::Null, Value::from),
+        Field::RiskLevelDuringSignIn => {
+            text(s.risk_level_during_sign_in.as_ref().map(|v| v.as_str()))
+        }
+        Field::RiskLevelAggregated => text(s.risk_level_aggregated.as_ref().map(|v| v.as_str())),
+        Field::RiskState => text(s.risk_state.as_ref().map(|v| v.as_str())),
+        Field::UserPrincipalName => text(s.user_principal_name.as_deref()),
+        _ => Value::Null,
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the store against real database files in temporary directories.
+
+mod chain;
+mod common;
+mod open;
+mod outbox;
