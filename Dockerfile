@@ -8,6 +8,8 @@ RUN cargo build --release --locked -p revokd \
  && install -D -m 0755 target/release/revokd /out/revokd
 
 FROM debian:bookworm-slim
+# ca-certificates is deliberately unpinned: it must track the distribution's security updates.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

@@ -271,7 +271,7 @@ async fn evaluate(
                     rule = %m.rule.id,
                     user = subject.user_principal_name.unwrap_or(user_id),
                     mode = %verdict.mode,
-                    reason = verdict.reason.as_deref().unwrap_or(""),
+                    reason = verdict.reason.as_deref().unwrap_or("-"),
                     decision_id,
                     "decision recorded"
                 );

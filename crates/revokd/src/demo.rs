@@ -14,16 +14,7 @@ const EXAMPLE_CONFIG: (&str, &str) = (
     "config/revokd.example.yaml",
     include_str!("../../../config/revokd.example.yaml"),
 );
-const RULE_PACK: [(&str, &str); 2] = [
-    (
-        "config/rules/identity-protection.yaml",
-        include_str!("../../../config/rules/identity-protection.yaml"),
-    ),
-    (
-        "config/rules/sign-ins.yaml",
-        include_str!("../../../config/rules/sign-ins.yaml"),
-    ),
-];
+include!(concat!(env!("OUT_DIR"), "/rule_pack.rs"));
 /// Long enough for the scenario's late user (it turns high-risk 2 s after start) to appear.
 const WATCH_FOR: Duration = Duration::from_secs(3);
 
@@ -34,6 +25,7 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .compact()
@@ -93,7 +85,11 @@ pub async fn run(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
     println!(
         "  config      {} with rules {}",
         EXAMPLE_CONFIG.0,
-        RULE_PACK.map(|(o, _)| o).join(", ")
+        RULE_PACK
+            .iter()
+            .map(|(o, _)| *o)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("  audit db    {}", store_path.display());
     println!();

@@ -1,0 +1,38 @@
+//! Embeds the default rule pack (every `config/rules/*.yaml`) so `revokd demo` needs no files.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let rules_dir = Path::new(&manifest).join("../../config/rules");
+    println!("cargo:rerun-if-changed={}", rules_dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(&rules_dir)
+        .expect("config/rules exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    let mut out = String::from(
+        "/// The default rule pack, as (origin, text) pairs.\npub const RULE_PACK: &[(&str, &str)] = &[\n",
+    );
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("UTF-8 file name");
+        let absolute = path.canonicalize().expect("rule file path resolves");
+        writeln!(
+            out,
+            "    (\"config/rules/{name}\", include_str!({:?})),",
+            absolute.display().to_string()
+        )
+        .expect("writing to a String cannot fail");
+    }
+    out.push_str("];\n");
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("rule_pack.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
