@@ -1,4 +1,5 @@
-//! Embeds the default rule pack (every `config/rules/*.yaml`) so `revokd demo` needs no files.
+//! Embeds the default rule pack (every file under `config/rules/`: rule files and the list
+//! files they name) so `revokd demo` needs no files.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,15 +8,11 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let rules_dir = Path::new(&manifest).join("../../config/rules");
     println!("cargo:rerun-if-changed={}", rules_dir.display());
-    let mut files: Vec<_> = std::fs::read_dir(&rules_dir)
-        .expect("config/rules exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
+    let mut files = Vec::new();
+    walk(&rules_dir, &mut files);
     files.sort();
     let mut out = String::from(
-        "/// The default rule pack, as (origin, text) pairs.\npub const RULE_PACK: &[(&str, &str)] = &[\n",
+        "/// The default rule pack's files, as (origin, text) pairs.\npub const RULE_PACK: &[(&str, &str)] = &[\n",
     );
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
@@ -35,4 +32,19 @@ fn main() {
     let dest =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("rule_pack.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
+
+fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    for entry in std::fs::read_dir(dir)
+        .expect("config/rules is readable")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
 }

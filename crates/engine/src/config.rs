@@ -42,6 +42,21 @@ pub mod defaults {
     pub fn overlap() -> Duration {
         Duration::from_secs(10 * 60)
     }
+    pub fn directory_cache_ttl() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+    pub fn directory_cache_entries() -> usize {
+        10_000
+    }
+    pub fn max_window() -> Duration {
+        Duration::from_secs(60 * 60)
+    }
+    pub fn skip_processing() -> bool {
+        true
+    }
+    pub fn risky_users_mode() -> crate::feeds::RiskyUsersMode {
+        crate::feeds::RiskyUsersMode::Auto
+    }
     pub fn concurrency() -> usize {
         8
     }
@@ -56,6 +71,45 @@ pub mod defaults {
     }
     pub fn request_timeout() -> Duration {
         Duration::from_secs(30)
+    }
+    pub fn verify() -> bool {
+        true
+    }
+    pub fn confirm_batch_size() -> usize {
+        // Graph documents no limit for confirmCompromised; dismiss takes at most 60.
+        60
+    }
+    pub fn breaker_max_actions() -> u32 {
+        // Conservative: a rule that matches more than this many users in ten minutes is far
+        // more likely to be wrong than a real incident is to be that large.
+        50
+    }
+    pub fn breaker_window() -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+    pub fn retention() -> Option<Duration> {
+        // Evidence is kept until an operator chooses how long to keep it.
+        None
+    }
+    pub fn identity_protection_share() -> f64 {
+        // Identity Protection's 1 request/s is shared with every other app in the tenant.
+        0.5
+    }
+    pub fn notify_events() -> Vec<crate::notify::NotifyEvent> {
+        use crate::notify::NotifyEvent;
+        // Successes are left out: a mass containment would send one message per user.
+        vec![
+            NotifyEvent::ActionFailed,
+            NotifyEvent::BreakerTripped,
+            NotifyEvent::GuestNotContained,
+            NotifyEvent::Notify,
+        ]
+    }
+    pub fn notify_max_attempts() -> u32 {
+        4
+    }
+    pub fn notify_timeout() -> Duration {
+        Duration::from_secs(10)
     }
     pub fn enabled() -> bool {
         true
@@ -79,6 +133,12 @@ pub struct Config {
     /// How decided actions are carried out.
     #[serde(default)]
     pub executor: ExecutorConfig,
+    /// Directory look-ups for `user.*` conditions and protected groups.
+    #[serde(default)]
+    pub directory: DirectoryConfig,
+    /// Webhook sinks for alerts and the `notify` rule action.
+    #[serde(default)]
+    pub notify: Vec<NotifySinkConfig>,
     /// The tenants this daemon watches; each has its own credentials, limiter and cursors.
     pub tenants: Vec<Spanned<TenantConfig>>,
 }
@@ -90,6 +150,28 @@ pub struct StoreConfig {
     /// The SQLite audit database; created with mode 0600. Relative paths are resolved against
     /// the directory of the config file.
     pub path: PathBuf,
+    /// How long decisions, their actions and attempts, and daemon events are kept; older ones
+    /// are pruned once per cycle, leaving a checkpoint the audit chain verifies from. Unset
+    /// (the default) keeps everything. It must be at least `min_retention`.
+    #[serde(default = "defaults::retention", with = "humantime_serde")]
+    pub retention: Option<Duration>,
+}
+
+/// The shortest `store.retention` this configuration allows: no decision a rule's cooldown, the
+/// breaker's window or a feed's re-read window (lookback, overlap) still needs may be pruned,
+/// or a user could be actioned twice.
+pub fn min_retention(config: &Config, rules: &rules::RuleSet) -> Duration {
+    rules
+        .rules()
+        .iter()
+        .map(|r| r.cooldown)
+        .chain([
+            config.polling.lookback,
+            config.polling.overlap,
+            config.safety.breaker.window,
+        ])
+        .max()
+        .unwrap_or_default()
 }
 
 /// `rules:` section.
@@ -112,6 +194,15 @@ pub struct SafetyConfig {
     /// accounts, the identity team's own admins.
     #[serde(default)]
     pub protected_users: Vec<String>,
+    /// Groups (object id or display name, case-insensitive) whose transitive members no rule
+    /// may action. Each actioned user's membership is then looked up; when it cannot be read,
+    /// the decision is held for an operator rather than enforced.
+    #[serde(default)]
+    pub protected_groups: Vec<String>,
+    /// The blast-radius breaker: how many users may be actioned per tenant within a window
+    /// before enforcement pauses until `revokd resume`.
+    #[serde(default)]
+    pub breaker: BreakerConfig,
 }
 
 impl Default for SafetyConfig {
@@ -119,6 +210,51 @@ impl Default for SafetyConfig {
         Self {
             dry_run: defaults::dry_run(),
             protected_users: Vec::new(),
+            protected_groups: Vec::new(),
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// `safety.breaker:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Distinct users that may be actioned per tenant within `window`; the decision for the
+    /// next one trips the breaker, and it and every later one are recorded as `held`.
+    #[serde(default = "defaults::breaker_max_actions")]
+    pub max_actions: u32,
+    /// The sliding window users are counted in (from the last resume at the earliest).
+    #[serde(default = "defaults::breaker_window", with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            max_actions: defaults::breaker_max_actions(),
+            window: defaults::breaker_window(),
+        }
+    }
+}
+
+/// `directory:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// How long a user's looked-up attributes and groups are reused.
+    #[serde(default = "defaults::directory_cache_ttl", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Users kept in the cache per tenant; the oldest are dropped beyond it.
+    #[serde(default = "defaults::directory_cache_entries")]
+    pub cache_entries: usize,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl: defaults::directory_cache_ttl(),
+            cache_entries: defaults::directory_cache_entries(),
         }
     }
 }
@@ -137,6 +273,21 @@ pub struct PollingConfig {
     /// publishes late.
     #[serde(default = "defaults::overlap", with = "humantime_serde")]
     pub overlap: Duration,
+    /// Windows longer than this (after downtime, or a long lookback) are read in slices of
+    /// this length, each committed on its own, as Microsoft advises for large log queries.
+    #[serde(default = "defaults::max_window", with = "humantime_serde")]
+    pub max_window: Duration,
+    /// Leave risky users that Identity Protection is still processing (`isProcessing`) for a
+    /// later pass, holding the cursor at them.
+    #[serde(default = "defaults::skip_processing")]
+    pub skip_processing: bool,
+    /// How riskyUsers is read: `auto` (time window, falling back to a full listing of users at
+    /// risk if the tenant refuses the filter), `window` or `listing`.
+    #[serde(default = "defaults::risky_users_mode")]
+    pub risky_users_mode: crate::feeds::RiskyUsersMode,
+    /// Per-feed intervals overriding `interval`.
+    #[serde(default)]
+    pub intervals: FeedIntervals,
 }
 
 impl Default for PollingConfig {
@@ -145,8 +296,40 @@ impl Default for PollingConfig {
             interval: defaults::poll_interval(),
             lookback: defaults::lookback(),
             overlap: defaults::overlap(),
+            max_window: defaults::max_window(),
+            skip_processing: defaults::skip_processing(),
+            risky_users_mode: defaults::risky_users_mode(),
+            intervals: FeedIntervals::default(),
         }
     }
+}
+
+impl PollingConfig {
+    /// The interval of one feed.
+    pub fn interval_of(&self, feed: crate::feeds::FeedKind) -> Duration {
+        use crate::feeds::FeedKind;
+        let specific = match feed {
+            FeedKind::RiskyUsers => self.intervals.risky_users,
+            FeedKind::RiskDetections => self.intervals.risk_detections,
+            FeedKind::SignIns => self.intervals.sign_ins,
+            FeedKind::NonInteractiveSignIns => self.intervals.non_interactive_sign_ins,
+        };
+        specific.unwrap_or(self.interval)
+    }
+}
+
+/// `polling.intervals:`: a feed left out polls every `polling.interval`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedIntervals {
+    #[serde(default, with = "humantime_serde")]
+    pub risky_users: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub risk_detections: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub sign_ins: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub non_interactive_sign_ins: Option<Duration>,
 }
 
 /// `executor:` section.
@@ -168,6 +351,13 @@ pub struct ExecutorConfig {
     /// Timeout of one HTTP request.
     #[serde(default = "defaults::request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// After a revoke, read the user's `signInSessionsValidFromDateTime` back to confirm it
+    /// (one directory_read call per revoke), and detect guests, whom a revoke does not reach.
+    #[serde(default = "defaults::verify")]
+    pub verify: bool,
+    /// Users per `confirmCompromised` call: pending confirm actions are sent together.
+    #[serde(default = "defaults::confirm_batch_size")]
+    pub confirm_batch_size: usize,
 }
 
 impl Default for ExecutorConfig {
@@ -178,8 +368,37 @@ impl Default for ExecutorConfig {
             base_delay: defaults::base_delay(),
             max_delay: defaults::max_delay(),
             request_timeout: defaults::request_timeout(),
+            verify: defaults::verify(),
+            confirm_batch_size: defaults::confirm_batch_size(),
         }
     }
+}
+
+/// One entry of `notify:`: a webhook that receives events as JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySinkConfig {
+    /// A name for logs; the URL itself is never logged, as webhook URLs carry their own secret.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The payload shape: `generic` (revokd's JSON), `slack` or `teams`.
+    pub kind: crate::notify::SinkKind,
+    /// The webhook URL inline (tests, demos).
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// A file holding the webhook URL (exactly one of `url` and `url_file`).
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// Events sent to this sink: `action_succeeded`, `action_failed`, `breaker_tripped`,
+    /// `guest_not_contained`, `notify` (the rule action). All but `action_succeeded` by default.
+    #[serde(default = "defaults::notify_events")]
+    pub events: Vec<crate::notify::NotifyEvent>,
+    /// Delivery attempts per event, the first included.
+    #[serde(default = "defaults::notify_max_attempts")]
+    pub max_attempts: u32,
+    /// Timeout of one delivery.
+    #[serde(default = "defaults::notify_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 /// One entry of `tenants:`.
@@ -259,6 +478,10 @@ pub struct FeedsConfig {
     /// Poll `auditLogs/signIns` (AuditLog.Read.All).
     #[serde(default = "defaults::enabled")]
     pub sign_ins: bool,
+    /// Also poll non-interactive sign-ins (refresh-token use by apps), which Graph lists only
+    /// on its beta endpoint. Off by default: beta APIs may change without notice.
+    #[serde(default)]
+    pub non_interactive_sign_ins: bool,
 }
 
 impl Default for FeedsConfig {
@@ -267,7 +490,27 @@ impl Default for FeedsConfig {
             risky_users: true,
             risk_detections: true,
             sign_ins: true,
+            non_interactive_sign_ins: false,
         }
+    }
+}
+
+impl FeedsConfig {
+    /// The enabled feeds.
+    pub fn enabled(&self) -> Vec<crate::feeds::FeedKind> {
+        use crate::feeds::FeedKind;
+        [
+            (self.risky_users, FeedKind::RiskyUsers),
+            (self.risk_detections, FeedKind::RiskDetections),
+            (self.sign_ins, FeedKind::SignIns),
+            (
+                self.non_interactive_sign_ins,
+                FeedKind::NonInteractiveSignIns,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(on, feed)| on.then_some(feed))
+        .collect()
     }
 }
 
@@ -275,6 +518,11 @@ impl Default for FeedsConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotasConfig {
+    /// The share (0 < share <= 1) of Identity Protection's published 1 request/s that revokd
+    /// takes when `identity_protection` is not set: the quota is shared with every other app
+    /// in the tenant. Default 0.5, i.e. one request every 2 s.
+    #[serde(default)]
+    pub identity_protection_share: Option<f64>,
     pub identity_protection: Option<QuotaLimitConfig>,
     pub reports: Option<QuotaLimitConfig>,
     pub directory_write: Option<QuotaLimitConfig>,
@@ -294,6 +542,16 @@ impl QuotasConfig {
     /// The published limits with this tenant's overrides applied.
     pub fn limits(&self) -> graph::quota::QuotaLimits {
         let mut limits = graph::quota::QuotaLimits::default();
+        let share = self
+            .identity_protection_share
+            .unwrap_or_else(defaults::identity_protection_share);
+        if share > 0.0 && share <= 1.0 {
+            let published = limits.identity_protection;
+            limits.identity_protection = graph::quota::QuotaLimit {
+                requests: published.requests,
+                per: published.per.div_f64(share),
+            };
+        }
         let apply = |target: &mut graph::quota::QuotaLimit, over: &Option<QuotaLimitConfig>| {
             if let Some(o) = over {
                 *target = graph::quota::QuotaLimit {
@@ -466,13 +724,31 @@ fn finish(
     let rule_files = rule_sources.iter().map(|s| s.origin.clone()).collect();
     let compiled = rules::compile(&rule_sources);
     match compiled {
-        Ok(rules) if errors.is_empty() => Ok(LoadedConfig {
-            config,
-            origin,
-            base_dir,
-            rules,
-            rule_files,
-        }),
+        Ok(rules) if errors.is_empty() => {
+            let shortest = min_retention(&config, &rules);
+            if let Some(retention) = config.store.retention
+                && retention < shortest
+            {
+                return Err(ConfigDiagnostic::file(
+                    &origin,
+                    format!(
+                        "store.retention {} is shorter than {}, the longest rule cooldown, \
+                         breaker window or feed lookback/overlap: decisions still needed would \
+                         be pruned",
+                        humantime::format_duration(retention),
+                        humantime::format_duration(shortest)
+                    ),
+                )
+                .into());
+            }
+            Ok(LoadedConfig {
+                config,
+                origin,
+                base_dir,
+                rules,
+                rule_files,
+            })
+        }
         Ok(_) => Err(ConfigErrors(errors)),
         Err(diags) => {
             errors.extend(diags.0.into_iter().map(|d| ConfigDiagnostic {
@@ -570,11 +846,71 @@ fn validate(config: &Config, origin: &str) -> Vec<ConfigDiagnostic> {
             "executor.concurrency must be at least 1",
         ));
     }
+    if config.polling.max_window.is_zero() {
+        errors.push(ConfigDiagnostic::file(
+            origin,
+            "polling.max_window must be greater than zero",
+        ));
+    }
+    errors.extend(validate_containment(config, origin));
     if config.executor.max_attempts == 0 {
         errors.push(ConfigDiagnostic::file(
             origin,
             "executor.max_attempts must be at least 1",
         ));
+    }
+    errors
+}
+
+/// Checks the breaker, the executor's batch size, the quota share and the notify sinks.
+fn validate_containment(config: &Config, origin: &str) -> Vec<ConfigDiagnostic> {
+    let mut errors = Vec::new();
+    let mut fail = |message: String| errors.push(ConfigDiagnostic::file(origin, message));
+    if config.safety.breaker.max_actions == 0 {
+        fail("safety.breaker.max_actions must be at least 1".to_string());
+    }
+    if config.safety.breaker.window.is_zero() {
+        fail("safety.breaker.window must be greater than zero".to_string());
+    }
+    if config.executor.confirm_batch_size == 0 {
+        fail("executor.confirm_batch_size must be at least 1".to_string());
+    }
+    for tenant in &config.tenants {
+        let t = &tenant.value;
+        if let Some(share) = t.quotas.identity_protection_share
+            && !(share > 0.0 && share <= 1.0)
+        {
+            errors.push(ConfigDiagnostic::at(
+                origin,
+                &tenant.referenced,
+                format!(
+                    "tenant {}: quotas.identity_protection_share must be greater than 0 and at most 1, got {share}",
+                    t.tenant_id
+                ),
+            ));
+        }
+    }
+    for (i, sink) in config.notify.iter().enumerate() {
+        let name = sink.name.clone().unwrap_or_else(|| format!("notify[{i}]"));
+        let mut fail = |message: String| {
+            errors.push(ConfigDiagnostic::file(origin, format!("{name}: {message}")));
+        };
+        match (&sink.url, &sink.url_file) {
+            (Some(_), Some(_)) => fail("set either url or url_file, not both".to_string()),
+            (None, None) => fail("needs url or url_file".to_string()),
+            (Some(url), None) => {
+                if let Err(why) = crate::notify::check_url(url.expose()) {
+                    fail(why);
+                }
+            }
+            (None, Some(_)) => {}
+        }
+        if sink.max_attempts == 0 {
+            fail("max_attempts must be at least 1".to_string());
+        }
+        if sink.timeout.is_zero() {
+            fail("timeout must be greater than zero".to_string());
+        }
     }
     errors
 }
@@ -612,6 +948,16 @@ fn read_rule_files(
                 origin,
                 &entry.referenced,
                 format!("rules.files: `{}`: {message}", entry.value),
+            )),
+        }
+    }
+    // Named lists kept in their own files (`lists: {name: {file: ...}}`), e.g. threat-intel IPs.
+    for path in rules::required_files(&sources) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => sources.push(rules::SourceFile { origin: path, text }),
+            Err(e) => errors.push(ConfigDiagnostic::file(
+                &path,
+                format!("cannot read list file: {e}"),
             )),
         }
     }

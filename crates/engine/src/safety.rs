@@ -1,10 +1,20 @@
-//! The safety gate between a rule match and the outbox.
+//! The safety gate between a rule match (or an operator's manual request) and the outbox.
 //!
 //! Every match is recorded; the gate only decides the mode it is recorded with. Protected
-//! principals win over everything, then dry-run (global or per rule), then the per-rule cooldown.
+//! principals win over everything, then dry-run (global or per rule), then the per-rule
+//! cooldown (per user), and last the blast-radius breaker, which the store applies in the same
+//! transaction that records the decision: when more than `safety.breaker.max_actions` users of
+//! a tenant would be actioned within `safety.breaker.window`, that decision and every later one
+//! are recorded as `held`, a `breaker_tripped` daemon event is written, and an alert goes to
+//! the notify sinks. Only `revokd resume` releases held actions and closes the breaker; the
+//! state lives in the audit database, so a restart does not reset it.
 
 use chrono::{DateTime, Utc};
-use store::{DecisionMode, Store, StoreError};
+use serde_json::json;
+use store::{BreakerLimit, DecisionMode, GatedDecision, NewDecision, Store, StoreError};
+use tracing::{error, warn};
+
+use crate::notify::{Notification, Notifier, NotifyEvent};
 
 /// The decision the gate reached for one match, with the reason an operator reads in the audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,12 +25,15 @@ pub struct Verdict {
     pub reason: Option<String>,
 }
 
-/// Protected principals and the global dry-run switch, from the config's `safety:` section.
+/// Protected principals, the global dry-run switch and the breaker, from the config's
+/// `safety:` section, with the notifier that carries breaker alerts.
 #[derive(Debug, Clone)]
 pub struct SafetyGate {
     dry_run: bool,
     /// Lower-cased UPNs and object ids.
     protected: Vec<String>,
+    breaker: BreakerLimit,
+    notifier: Notifier,
 }
 
 /// The user a match is about.
@@ -39,7 +52,37 @@ impl SafetyGate {
                 .iter()
                 .map(|p| p.trim().to_ascii_lowercase())
                 .collect(),
+            breaker: BreakerLimit {
+                max_actions: config.breaker.max_actions,
+                window: config.breaker.window,
+            },
+            notifier: Notifier::disabled(),
         }
+    }
+
+    /// The same gate, sending breaker alerts through `notifier`.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// The same gate with the breaker's limit raised (or lowered) to `max_actions`, for one
+    /// operator-run bulk containment (`revokd revoke --max-actions N`).
+    #[must_use]
+    pub fn with_max_actions(mut self, max_actions: u32) -> Self {
+        self.breaker.max_actions = max_actions.max(1);
+        self
+    }
+
+    /// The breaker's limit.
+    pub fn breaker(&self) -> BreakerLimit {
+        self.breaker
+    }
+
+    /// Whether global dry-run is on.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// Whether this user is on the protected list (by object id or UPN, case-insensitive).
@@ -52,7 +95,8 @@ impl SafetyGate {
             .map(String::as_str)
     }
 
-    /// Decides how a match of `rule` on `subject` is recorded.
+    /// Decides how a match of `rule` on `subject` is recorded (before the breaker, which
+    /// [`Self::record`] applies).
     ///
     /// # Errors
     /// When the cooldown cannot be looked up in the store.
@@ -64,21 +108,15 @@ impl SafetyGate {
         subject: Subject<'_>,
         now: DateTime<Utc>,
     ) -> Result<Verdict, StoreError> {
-        if let Some(entry) = self.protected_entry(subject) {
-            return Ok(Verdict {
-                mode: DecisionMode::Protected,
-                reason: Some(format!("protected principal {entry}")),
-            });
-        }
-        if self.dry_run {
-            return Ok(dry_run("global dry-run (safety.dry_run)"));
+        if let Some(verdict) = self.judge_manual(subject) {
+            return Ok(verdict);
         }
         if rule.mode == rules::Mode::DryRun {
             return Ok(dry_run("rule mode dry_run"));
         }
         let since = crate::feeds::earlier(now, rule.cooldown);
         if store
-            .enforced_since(tenant_id, &rule.id, subject.user_id, since)
+            .actioned_since(tenant_id, &rule.id, subject.user_id, since)
             .await?
         {
             return Ok(Verdict {
@@ -90,10 +128,80 @@ impl SafetyGate {
                 )),
             });
         }
-        Ok(Verdict {
-            mode: DecisionMode::Enforce,
-            reason: None,
-        })
+        Ok(enforce())
+    }
+
+    /// The checks that apply to an operator's manual request too: protected principals, then
+    /// global dry-run. `None` means nothing stops it here.
+    fn judge_manual(&self, subject: Subject<'_>) -> Option<Verdict> {
+        if let Some(entry) = self.protected_entry(subject) {
+            return Some(Verdict {
+                mode: DecisionMode::Protected,
+                reason: Some(format!("protected principal {entry}")),
+            });
+        }
+        self.dry_run
+            .then(|| dry_run("global dry-run (safety.dry_run)"))
+    }
+
+    /// Decides how an operator's manual request on `subject` is recorded: protected principals
+    /// and global dry-run apply; a manual request has no rule, so no rule mode or cooldown.
+    pub fn judge_operator(&self, subject: Subject<'_>) -> Verdict {
+        self.judge_manual(subject).unwrap_or_else(enforce)
+    }
+
+    /// Records a judged decision through the blast-radius breaker. When this decision trips it,
+    /// the trip is logged and an alert goes to the notify sinks (never waited for).
+    ///
+    /// # Errors
+    /// When the store cannot record the decision.
+    pub async fn record(
+        &self,
+        store: &Store,
+        decision: &NewDecision,
+    ) -> Result<GatedDecision, StoreError> {
+        let gated = store.record_decision_gated(decision, &self.breaker).await?;
+        if let Some(trip) = &gated.tripped {
+            error!(
+                tenant = %trip.tenant_id,
+                max_actions = trip.max_actions,
+                window_secs = trip.window_secs,
+                users_in_window = trip.users_in_window,
+                first_held_user = %trip.first_held_user,
+                rule = %trip.rule_id,
+                "blast-radius breaker tripped: enforcement paused until `revokd resume`"
+            );
+            self.notifier.send(Notification::new(
+                NotifyEvent::BreakerTripped,
+                &trip.tenant_id,
+                format!(
+                    "blast-radius breaker tripped: more than {} users would be actioned within {}s (rule {}); enforcement is paused and later decisions are held until an operator runs `revokd resume`",
+                    trip.max_actions, trip.window_secs, trip.rule_id
+                ),
+                json!({
+                    "max_actions": trip.max_actions,
+                    "window_secs": trip.window_secs,
+                    "users_in_window": trip.users_in_window,
+                    "first_held_user": trip.first_held_user,
+                    "rule_id": trip.rule_id,
+                    "tripped_at": trip.tripped_at,
+                }),
+            ));
+        } else if gated.mode == DecisionMode::Held && decision.mode == DecisionMode::Enforce {
+            warn!(
+                rule = %decision.rule_id,
+                user = decision.user_principal_name.as_deref().unwrap_or(&decision.user_id),
+                "decision held: the blast-radius breaker is open"
+            );
+        }
+        Ok(gated)
+    }
+}
+
+fn enforce() -> Verdict {
+    Verdict {
+        mode: DecisionMode::Enforce,
+        reason: None,
     }
 }
 
@@ -113,6 +221,7 @@ mod tests {
         SafetyGate::new(&SafetyConfig {
             dry_run: false,
             protected_users: protected.iter().map(|s| s.to_string()).collect(),
+            ..SafetyConfig::default()
         })
     }
 
@@ -139,5 +248,35 @@ mod tests {
             user_principal_name: Some("alice@contoso.com"),
         };
         assert!(g.protected_entry(other).is_none());
+    }
+
+    #[test]
+    fn operator_requests_obey_protection_then_dry_run() {
+        let subject = Subject {
+            user_id: "1",
+            user_principal_name: Some("breakglass@contoso.com"),
+        };
+        let g = gate(&["breakglass@contoso.com"]);
+        assert_eq!(g.judge_operator(subject).mode, DecisionMode::Protected);
+        let other = Subject {
+            user_id: "2",
+            user_principal_name: Some("ana@contoso.com"),
+        };
+        assert_eq!(g.judge_operator(other).mode, DecisionMode::Enforce);
+        let dry = SafetyGate::new(&SafetyConfig {
+            dry_run: true,
+            protected_users: vec!["breakglass@contoso.com".into()],
+            ..SafetyConfig::default()
+        });
+        assert_eq!(dry.judge_operator(other).mode, DecisionMode::DryRun);
+        assert_eq!(dry.judge_operator(subject).mode, DecisionMode::Protected);
+    }
+
+    #[test]
+    fn the_breaker_limit_defaults_conservatively_and_can_be_raised_for_a_run() {
+        let g = gate(&[]);
+        assert_eq!(g.breaker().max_actions, 50);
+        assert_eq!(g.breaker().window, std::time::Duration::from_secs(600));
+        assert_eq!(g.with_max_actions(5000).breaker().max_actions, 5000);
     }
 }

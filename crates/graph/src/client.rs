@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::auth::{Credential, TokenCache};
 use crate::error::{GraphError, RetryHint};
-use crate::models::{GraphErrorBody, Page, User, UserIdsRequest};
+use crate::models::{DirectoryObject, GraphErrorBody, Page, User, UserIdsRequest};
 use crate::quota::{QuotaClass, QuotaLimits, TenantLimiter};
 use crate::retry::RetryPolicy;
 
@@ -45,18 +45,33 @@ pub enum Feed {
     RiskDetections,
     /// `/auditLogs/signIns`.
     SignIns,
+    /// `/beta/auditLogs/signIns`: the only place non-interactive sign-ins are listed.
+    BetaSignIns,
 }
 
 impl Feed {
     /// Every feed.
-    pub const ALL: [Self; 3] = [Self::RiskyUsers, Self::RiskDetections, Self::SignIns];
+    pub const ALL: [Self; 4] = [
+        Self::RiskyUsers,
+        Self::RiskDetections,
+        Self::SignIns,
+        Self::BetaSignIns,
+    ];
 
-    /// The path below `/v1.0/`.
+    /// The API version the feed is read from.
+    pub fn version(self) -> &'static str {
+        match self {
+            Self::BetaSignIns => "beta",
+            _ => "v1.0",
+        }
+    }
+
+    /// The path below the version.
     pub fn path(self) -> &'static str {
         match self {
             Self::RiskyUsers => "identityProtection/riskyUsers",
             Self::RiskDetections => "identityProtection/riskDetections",
-            Self::SignIns => "auditLogs/signIns",
+            Self::SignIns | Self::BetaSignIns => "auditLogs/signIns",
         }
     }
 
@@ -66,6 +81,7 @@ impl Feed {
             Self::RiskyUsers => "GET /v1.0/identityProtection/riskyUsers",
             Self::RiskDetections => "GET /v1.0/identityProtection/riskDetections",
             Self::SignIns => "GET /v1.0/auditLogs/signIns",
+            Self::BetaSignIns => "GET /beta/auditLogs/signIns",
         }
     }
 
@@ -73,7 +89,7 @@ impl Feed {
     pub fn quota_class(self) -> QuotaClass {
         match self {
             Self::RiskyUsers | Self::RiskDetections => QuotaClass::IdentityProtection,
-            Self::SignIns => QuotaClass::Reports,
+            Self::SignIns | Self::BetaSignIns => QuotaClass::Reports,
         }
     }
 
@@ -82,6 +98,7 @@ impl Feed {
             Self::RiskyUsers => 0,
             Self::RiskDetections => 1,
             Self::SignIns => 2,
+            Self::BetaSignIns => 3,
         }
     }
 }
@@ -127,9 +144,11 @@ struct Inner {
     endpoints: GraphEndpoints,
     tokens: TokenCache,
     limiter: Arc<TenantLimiter>,
+    /// The limits the limiter enforces, for callers that estimate durations from them.
+    limits: QuotaLimits,
     retry: RetryPolicy,
     /// First-page URLs without query, indexed by [`Feed::index`].
-    feed_urls: [Url; 3],
+    feed_urls: [Url; 4],
     /// `{graph}/v1.0/users`.
     users_url: Url,
     /// `{graph}/v1.0/identityProtection/riskyUsers`, the base of confirm and dismiss.
@@ -179,8 +198,12 @@ impl GraphClient {
             [endpoints.tenant_id.as_str(), "oauth2", "v2.0", "token"],
         )?;
         let scope = format!("{}/.default", graph.as_str().trim_end_matches('/'));
-        let [risky_users, risk_detections, sign_ins] =
-            Feed::ALL.map(|feed| join(graph, ["v1.0"].into_iter().chain(feed.path().split('/'))));
+        let [risky_users, risk_detections, sign_ins, beta_sign_ins] = Feed::ALL.map(|feed| {
+            join(
+                graph,
+                [feed.version()].into_iter().chain(feed.path().split('/')),
+            )
+        });
         let tokens = TokenCache::new(
             http.clone(),
             endpoints.tenant_id.clone(),
@@ -188,7 +211,7 @@ impl GraphClient {
             scope,
             credential,
         );
-        let feed_urls = [risky_users?, risk_detections?, sign_ins?];
+        let feed_urls = [risky_users?, risk_detections?, sign_ins?, beta_sign_ins?];
         let inner = Inner {
             users_url: join(graph, ["v1.0", "users"])?,
             risky_users_url: feed_urls[Feed::RiskyUsers.index()].clone(),
@@ -197,6 +220,7 @@ impl GraphClient {
             endpoints,
             tokens,
             limiter: Arc::new(TenantLimiter::new(limits)),
+            limits: limits.clone(),
             retry,
         };
         Ok(Self {
@@ -207,6 +231,11 @@ impl GraphClient {
     /// The tenant this client acts on.
     pub fn tenant_id(&self) -> &str {
         &self.inner.endpoints.tenant_id
+    }
+
+    /// The limit the tenant's limiter enforces for `class`.
+    pub fn quota_limit(&self, class: QuotaClass) -> crate::quota::QuotaLimit {
+        self.inner.limits.get(class)
     }
 
     /// The retry policy, for callers that run their own attempt loop.
@@ -256,6 +285,95 @@ impl GraphClient {
         url: &str,
     ) -> Result<(Page<T>, CallMeta), GraphError> {
         let url = self.same_origin(url)?;
+        self.get_with_retries(feed.endpoint(), feed.quota_class(), url)
+            .await
+    }
+
+    /// The first-page URL of the tenant's user list: `{graph}/v1.0/users?$select=..&$top=..`
+    /// (`$top` at most 999).
+    pub fn list_users_url(&self, select: &[&str], top: u32) -> Url {
+        let mut url = self.inner.users_url.clone();
+        let mut pairs = vec![("$top", top.clamp(1, 999).to_string())];
+        if !select.is_empty() {
+            pairs.push(("$select", select.join(",")));
+        }
+        url.set_query(Some(&encode_query(&pairs)));
+        url
+    }
+
+    /// Fetches one page of `GET /users` (a [`Self::list_users_url`] or a next link), retrying
+    /// like [`Self::get_page`]; it draws on the directory_read quota.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_page`].
+    pub async fn list_users_page(&self, url: &str) -> Result<(Page<User>, CallMeta), GraphError> {
+        let url = self.same_origin(url)?;
+        self.get_with_retries("GET /v1.0/users", QuotaClass::DirectoryRead, url)
+            .await
+    }
+
+    /// The first-page URL of a user's transitive group memberships:
+    /// `{graph}/v1.0/users/{id}/transitiveMemberOf?$select=id,displayName&$top=999`.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::Config`] for an empty or path-like user.
+    pub fn member_of_url(&self, user: &str) -> Result<Url, GraphError> {
+        let mut url = self.user_url(user, Some("transitiveMemberOf"))?;
+        url.set_query(Some(&encode_query(&[
+            ("$select", "id,displayName".to_string()),
+            ("$top", "999".to_string()),
+        ])));
+        Ok(url)
+    }
+
+    /// Fetches one page of `transitiveMemberOf` (a [`Self::member_of_url`] or a next link),
+    /// retrying like [`Self::get_page`]; it draws on the directory_read quota.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_page`].
+    pub async fn member_of_page(
+        &self,
+        url: &str,
+    ) -> Result<(Page<DirectoryObject>, CallMeta), GraphError> {
+        let url = self.same_origin(url)?;
+        self.get_with_retries(
+            "GET /v1.0/users/{id}/transitiveMemberOf",
+            QuotaClass::DirectoryRead,
+            url,
+        )
+        .await
+    }
+
+    /// Fetches one user's directory attributes (`$select` only what is asked), retrying like
+    /// [`Self::get_page`]; it draws on the directory_read quota.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get_page`]; a 404 (`Request_ResourceNotFound`) means no such user.
+    pub async fn get_user(
+        &self,
+        user: &str,
+        select: &[&str],
+    ) -> Result<(User, CallMeta), GraphError> {
+        let mut url = self.user_url(user, None)?;
+        if !select.is_empty() {
+            url.set_query(Some(&encode_query(&[("$select", select.join(","))])));
+        }
+        self.get_with_retries("GET /v1.0/users/{id}", QuotaClass::DirectoryRead, url)
+            .await
+    }
+
+    /// One GET, retried per the policy: the limiter before every attempt, `Retry-After`
+    /// honoured, backoff otherwise, one token renewal on 401.
+    async fn get_with_retries<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        class: QuotaClass,
+        url: Url,
+    ) -> Result<(T, CallMeta), GraphError> {
         let mut backoff = self.inner.retry.backoff_delays();
         let mut renewed = false;
         let mut attempt = 1;
@@ -263,9 +381,9 @@ impl GraphClient {
             let client_request_id = uuid::Uuid::new_v4().to_string();
             let request = Request {
                 method: Method::GET,
-                endpoint: feed.endpoint(),
+                endpoint,
                 url: url.clone(),
-                class: feed.quota_class(),
+                class,
                 json_body: None,
                 client_request_id: &client_request_id,
             };
@@ -291,7 +409,7 @@ impl GraphClient {
             };
             warn!(
                 tenant = %self.tenant_id(),
-                endpoint = feed.endpoint(),
+                endpoint,
                 attempt,
                 wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 error = %error,

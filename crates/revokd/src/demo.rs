@@ -15,8 +15,9 @@ const EXAMPLE_CONFIG: (&str, &str) = (
     include_str!("../../../config/revokd.example.yaml"),
 );
 include!(concat!(env!("OUT_DIR"), "/rule_pack.rs"));
-/// Long enough for the scenario's late user (it turns high-risk 2 s after start) to appear.
-const WATCH_FOR: Duration = Duration::from_secs(3);
+/// When the demo scenario's late arrivals (a user turning high-risk, its sign-in and detection,
+/// `appears_after: 10s` in config/scenarios/demo.yaml) are all visible, plus a margin.
+const LATE_ARRIVALS_BY: Duration = Duration::from_millis(10_500);
 
 /// Human-readable progress on stderr: the engine's own events, without timestamps or targets.
 pub fn init_logging() {
@@ -40,6 +41,7 @@ pub async fn run(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
         .context("cannot bind a loopback port for the simulator")?;
     let sim_url = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
+    let sim_started = tokio::time::Instant::now();
     let simulator = sim::Simulator::new(scenario);
     let server = tokio::spawn({
         let (simulator, shutdown) = (simulator.clone(), shutdown.clone());
@@ -50,13 +52,7 @@ pub async fn run(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
         Some(p) => p,
         None => fresh_demo_dir()?.join("audit.db"),
     };
-    let rule_files = RULE_PACK
-        .iter()
-        .map(|(origin, text)| rules::SourceFile {
-            origin: (*origin).to_string(),
-            text: (*text).to_string(),
-        })
-        .collect();
+    let rule_files = embedded_rule_pack();
     let mut loaded = engine::config::from_parts(
         EXAMPLE_CONFIG.1,
         EXAMPLE_CONFIG.0,
@@ -83,13 +79,9 @@ pub async fn run(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
     println!("revokd demo: the whole pipeline against the built-in Graph simulator");
     println!("  simulator   {sim_url} (scenario config/scenarios/demo.yaml)");
     println!(
-        "  config      {} with rules {}",
+        "  config      {} with the rule pack in config/rules/ ({} files)",
         EXAMPLE_CONFIG.0,
-        RULE_PACK
-            .iter()
-            .map(|(o, _)| *o)
-            .collect::<Vec<_>>()
-            .join(", ")
+        RULE_PACK.len()
     );
     println!("  audit db    {}", store_path.display());
     println!();
@@ -97,12 +89,16 @@ pub async fn run(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
     let engine = engine::Engine::start(&loaded).await?;
     eprintln!("-- cycle 1: poll every feed, decide, contain");
     let mut failed = report_failures(&engine.run_once(&shutdown).await);
-    eprintln!(
-        "-- watching {}s more: the scenario turns another user high-risk while we watch",
-        WATCH_FOR.as_secs()
-    );
-    tokio::time::sleep(WATCH_FOR).await;
-    eprintln!("-- cycle 2");
+    let late = sim_started + LATE_ARRIVALS_BY;
+    let wait = late.saturating_duration_since(tokio::time::Instant::now());
+    if !wait.is_zero() {
+        eprintln!(
+            "-- watching {}s more: the scenario turns another user high-risk while we watch",
+            wait.as_secs().max(1)
+        );
+    }
+    tokio::time::sleep_until(late).await;
+    eprintln!("-- cycle 2: a user turned high-risk since cycle 1");
     failed |= report_failures(&engine.run_once(&shutdown).await);
 
     print_summary(engine.store(), &store_path).await?;
@@ -113,6 +109,28 @@ pub async fn run(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// The embedded rule files, then the list files they name, as the config loader would read them.
+fn embedded_rule_pack() -> Vec<rules::SourceFile> {
+    let source = |(origin, text): &(&str, &str)| rules::SourceFile {
+        origin: (*origin).to_string(),
+        text: (*text).to_string(),
+    };
+    let mut files: Vec<rules::SourceFile> = RULE_PACK
+        .iter()
+        .filter(|(origin, _)| origin.ends_with(".yaml") || origin.ends_with(".yml"))
+        .map(source)
+        .collect();
+    for needed in rules::required_files(&files) {
+        if let Some(list) = RULE_PACK
+            .iter()
+            .find(|(origin, _)| Path::new(origin) == Path::new(&needed))
+        {
+            files.push(source(list));
+        }
+    }
+    files
 }
 
 fn report_failures(reports: &[engine::TenantReport]) -> bool {

@@ -3,7 +3,11 @@
 //! It owns argument parsing and how results are shown; the pipeline itself lives in `engine`,
 //! the simulator in `sim`. Exit codes: 0 success, 1 runtime failure, 2 bad config or rules.
 
+mod audit;
 mod demo;
+mod replay;
+mod resume;
+mod revoke;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,7 +51,12 @@ enum Command {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Also run the test cases the rule files carry (`tests:`); exit 1 if one fails.
+        #[arg(long)]
+        test: bool,
     },
+    /// Run rules offline over recorded Graph responses and print their decisions.
+    Replay(replay::ReplayArgs),
     /// Serve the Graph simulator on its own.
     Sim {
         /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
@@ -62,6 +71,15 @@ enum Command {
         /// Where to create the audit database (a fresh temporary directory when omitted).
         #[arg(long)]
         store: Option<PathBuf>,
+    },
+    /// Contain users now, by hand: through the same safety gate, breaker, limiter and audit.
+    Revoke(revoke::RevokeArgs),
+    /// Release actions held by the blast-radius breaker (all of them, or the listed ones).
+    Resume(resume::ResumeArgs),
+    /// Review and verify the audit database: verify, head, list, show, export, stats, prune.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
 }
 
@@ -102,14 +120,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             init_logging(cli.log_format, "info");
             run(&config, once).await
         }
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check { config, test } => Ok(check(&config, test)),
+        Command::Replay(args) => replay::run(args),
         Command::Sim { listen, scenario } => {
             init_logging(cli.log_format, "info");
             serve_sim(listen, scenario.as_deref()).await
         }
+        Command::Revoke(args) => {
+            init_logging(cli.log_format, "warn");
+            revoke::run(args).await
+        }
+        Command::Resume(args) => {
+            init_logging(cli.log_format, "warn");
+            resume::run(args).await
+        }
         Command::Demo { store } => {
             demo::init_logging();
             demo::run(store).await
+        }
+        Command::Audit { command } => {
+            init_logging(cli.log_format, "warn");
+            audit::run(command).await
         }
     }
 }
@@ -138,7 +169,7 @@ fn load(config: &Path) -> Result<engine::LoadedConfig, Outcome> {
     })
 }
 
-fn check(config: &Path) -> Outcome {
+fn check(config: &Path, test: bool) -> Outcome {
     match load(config) {
         Ok(loaded) => {
             let rules = loaded.rules.rules();
@@ -169,6 +200,9 @@ fn check(config: &Path) -> Outcome {
             }
             if loaded.config.safety.dry_run {
                 println!("safety.dry_run is on: decisions are recorded, nothing is actioned");
+            }
+            if test && !replay::run_rule_tests(&loaded.rules) {
+                return Outcome::Failure;
             }
             Outcome::Success
         }
@@ -207,11 +241,30 @@ async fn run(config: &Path, once: bool) -> anyhow::Result<Outcome> {
             Outcome::Success
         }
     } else {
+        let reloads = tokio::spawn(reload_on_sighup(engine.clone(), config.to_path_buf()));
         engine.run(shutdown.clone()).await?;
+        reloads.abort();
         Outcome::Success
     };
     signals.abort();
     Ok(outcome)
+}
+
+/// Reloads the rules on every SIGHUP; a version with errors is rejected (and logged) and the
+/// rules in force keep running.
+async fn reload_on_sighup(engine: engine::Engine, config: PathBuf) {
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; rules reload needs a restart");
+            return;
+        }
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!(config = %config.display(), "SIGHUP: reloading rules");
+        // Problems are logged and audited by the engine.
+        let _ = engine.reload_rules(&config).await;
+    }
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

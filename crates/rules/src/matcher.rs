@@ -182,6 +182,46 @@ impl MatchKey {
     }
 }
 
+/// The JSON Schema of a `match:` block, from the keys and the shapes of their values.
+pub(crate) fn match_schema() -> Value {
+    let mut properties = serde_json::Map::new();
+    for key in MatchKey::EVERY {
+        let sources: Vec<&str> = key.sources().iter().map(|s| s.as_str()).collect();
+        let string = |members: Option<&[&str]>| match members {
+            Some(m) => serde_json::json!({"type": "string", "enum": m}),
+            None => serde_json::json!({"type": "string", "minLength": 1}),
+        };
+        let one_or_many = |members: Option<&[&str]>| {
+            serde_json::json!({"oneOf": [
+                string(members),
+                {"type": "array", "items": string(members), "minItems": 1}
+            ]})
+        };
+        let mut schema = match key.shape() {
+            Shape::AllFlag => serde_json::json!({"const": true}),
+            Shape::Strings(members, _) => one_or_many(members),
+            Shape::Networks => one_or_many(None),
+            Shape::Level => string(Some(vocab::RANKED_RISK_LEVEL)),
+            Shape::Bool => serde_json::json!({"type": "boolean"}),
+            Shape::Status => serde_json::json!({"enum": ["success", "failure"]}),
+        };
+        if let Value::Object(o) = &mut schema {
+            o.insert(
+                "description".to_string(),
+                Value::String(format!("Applies to sources: {}.", sources.join(", "))),
+            );
+        }
+        properties.insert(key.name().to_string(), schema);
+    }
+    serde_json::json!({
+        "description": "Structured conditions: every key must hold; a list of values means any of them.",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+        "minProperties": 1
+    })
+}
+
 /// A `match:` value as written, before it is checked against its key.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Written {

@@ -101,7 +101,14 @@ pub(crate) fn parse(text: &str) -> Result<Node, Problem> {
     };
     serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
         let pos = e.location().map_or(Pos::START, Pos::from_location);
-        (pos, plain_message(&e))
+        let mut message = plain_message(&e);
+        // A CEL negation at the start of a plain scalar reads as a YAML tag.
+        if message.starts_with("unsupported tag `!") {
+            message.push_str(
+                " (a condition that starts with `!` must be quoted: condition: '!signIn.isInteractive')",
+            );
+        }
+        (pos, message)
     })
 }
 
@@ -231,6 +238,25 @@ pub(crate) struct Located<T> {
     pub pos: Pos,
     /// The value.
     pub value: T,
+}
+
+/// A located value has the schema of the value: positions are not written, only read.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Located<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
 }
 
 /// The newtype name through which [`Located`] asks [`NodeDeserializer`] for a position.

@@ -5,10 +5,15 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::cases::RuleTest;
+use crate::expr::CelCondition;
 use crate::matcher::Condition;
+use crate::window::WindowSpec;
 
 /// The Graph feed a rule watches: a rule only ever sees records of its source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// `/identityProtection/riskyUsers`.
@@ -34,7 +39,9 @@ impl Source {
 }
 
 /// What the executor does to the matched user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// `POST /users/{id}/revokeSignInSessions`: invalidates refresh tokens and session cookies.
@@ -68,7 +75,7 @@ impl ActionKind {
 }
 
 /// Whether a rule's matches are acted on or only recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Matches become actions (subject to the engine's safety gate).
@@ -92,7 +99,19 @@ impl Mode {
 }
 
 /// How serious a match is, for people and alert routing; it changes no behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth a look.
@@ -156,8 +175,25 @@ pub struct Rule {
     pub line: usize,
     /// 1-based column of the rule's `id` value.
     pub column: usize,
-    /// All must hold for the rule to match.
+    /// The `match:` entries; all must hold for the rule to match.
     pub(crate) conditions: Vec<Condition>,
+    /// The CEL `condition:`; must hold too when present.
+    pub(crate) condition: Option<CelCondition>,
+    /// `except:` conditions, in order: the first that holds suppresses a match.
+    pub(crate) exceptions: Vec<Exception>,
+    /// The `window:` thresholds, when the rule aggregates sign-ins.
+    pub(crate) window: Option<WindowSpec>,
+    /// The window's `where:`: which sign-ins it counts (all when absent).
+    pub(crate) window_filter: Option<CelCondition>,
+    /// The rule's own test cases (`tests:`), checked by `revokd check --test`.
+    pub(crate) tests: Vec<RuleTest>,
+}
+
+/// A named `except:` condition.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Exception {
+    pub name: String,
+    pub condition: CelCondition,
 }
 
 /// The part of a rule its hash covers: what it matches and what it does, not where it sits.
@@ -173,9 +209,50 @@ struct Canonical<'a> {
     severity: Severity,
     tags: &'a [String],
     enabled: bool,
+    // The forms below are omitted when unused, so that rules written only with `match:` keep
+    // the hash they had before conditions, exceptions and windows existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exceptions: Vec<(&'a str, &'a str)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<String>,
 }
 
 impl Rule {
+    /// The CEL `condition:` as written, when the rule has one.
+    pub fn condition_text(&self) -> Option<&str> {
+        self.condition.as_ref().map(|c| c.text.as_str())
+    }
+
+    /// The names of the rule's `except:` conditions, in order.
+    pub fn exception_names(&self) -> impl Iterator<Item = &str> {
+        self.exceptions.iter().map(|e| e.name.as_str())
+    }
+
+    /// The span of the rule's window, when it has one: a restart must re-read at least this
+    /// much of the sign-in log for the window to be whole again.
+    pub fn window_duration(&self) -> Option<Duration> {
+        self.window.as_ref().map(|w| w.duration)
+    }
+
+    /// Whether the rule reads the user's directory attributes (`user.*`) anywhere.
+    pub fn reads_user(&self) -> bool {
+        self.condition
+            .as_ref()
+            .is_some_and(CelCondition::reads_user)
+            || self
+                .window_filter
+                .as_ref()
+                .is_some_and(CelCondition::reads_user)
+            || self.exceptions.iter().any(|e| e.condition.reads_user())
+    }
+
+    /// How many test cases the rule carries.
+    pub fn test_count(&self) -> usize {
+        self.tests.len()
+    }
+
     /// Computes [`Rule::hash`] from the other fields.
     pub(crate) fn seal(mut self) -> Rule {
         let canonical = Canonical {
@@ -193,6 +270,16 @@ impl Rule {
             severity: self.severity,
             tags: &self.tags,
             enabled: self.enabled,
+            condition: self.condition.as_ref().map(|c| c.canonical.as_str()),
+            exceptions: self
+                .exceptions
+                .iter()
+                .map(|e| (e.name.as_str(), e.condition.canonical.as_str()))
+                .collect(),
+            window: self.window.as_ref().map(|w| {
+                let filter = self.window_filter.as_ref().map(|f| f.canonical.as_str());
+                format!("{w:?} where {filter:?}")
+            }),
         };
         // Serializing plain strings, enums and numbers into JSON has no failure path; the
         // fallback still yields a stable (if coarse) hash rather than a panic.

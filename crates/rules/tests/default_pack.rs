@@ -2,7 +2,7 @@
 //! example payloads of Graph's own documentation.
 
 use graph::models::{RiskDetection, RiskyUser, SignIn};
-use rules::{ActionKind, Mode, Record, RuleSet, Source, SourceFile, compile};
+use rules::{ActionKind, Expect, Mode, Record, RuleSet, Source, SourceFile, compile};
 use serde_json::Value;
 
 const PACK: [(&str, &str); 2] = [
@@ -43,47 +43,62 @@ fn matched(set: &RuleSet, record: &Record<'_>) -> Vec<String> {
 #[test]
 fn the_pack_has_the_documented_rules() {
     let set = pack();
-    let summary: Vec<(&str, Source, Mode, &[ActionKind])> = set
+    let summary: Vec<(&str, Source, Mode)> = set
         .rules()
         .iter()
-        .map(|r| (r.id.as_str(), r.source, r.mode, r.actions.as_slice()))
+        .map(|r| (r.id.as_str(), r.source, r.mode))
         .collect();
-    let revoke: &[ActionKind] = &[ActionKind::RevokeSessions];
     assert_eq!(
         summary,
         [
-            ("high-risk-users", Source::RiskyUsers, Mode::Enforce, revoke),
+            ("high-risk-users", Source::RiskyUsers, Mode::Enforce),
             (
                 "confirmed-compromised-users",
                 Source::RiskyUsers,
-                Mode::Enforce,
-                revoke
+                Mode::Enforce
             ),
-            (
-                "medium-risk-users-watch",
-                Source::RiskyUsers,
-                Mode::DryRun,
-                revoke
-            ),
-            (
-                "leaked-credentials",
-                Source::RiskDetections,
-                Mode::DryRun,
-                revoke
-            ),
-            (
-                "suspicious-ip-sign-in",
-                Source::SignIns,
-                Mode::DryRun,
-                revoke
-            ),
+            ("medium-risk-users-watch", Source::RiskyUsers, Mode::DryRun),
+            ("finance-risky-users", Source::RiskyUsers, Mode::DryRun),
+            ("leaked-credentials", Source::RiskDetections, Mode::DryRun),
+            ("suspicious-ip-sign-in", Source::SignIns, Mode::DryRun),
+            ("disabled-account-sign-in", Source::SignIns, Mode::DryRun),
+            ("password-spray-success", Source::SignIns, Mode::DryRun),
+            ("failures-then-success", Source::SignIns, Mode::DryRun),
+            ("impossible-travel", Source::SignIns, Mode::DryRun),
         ]
     );
+    // The demo and the end-to-end tests rely on this one as it is.
+    let high = set.get("high-risk-users").expect("high-risk-users");
+    assert_eq!(high.actions, [ActionKind::RevokeSessions]);
     assert!(set.rules().iter().all(|r| r.enabled));
     assert_eq!(
         set.rules()[0].origin,
         "config/rules/identity-protection.yaml"
     );
+    assert_eq!(
+        set.longest_window(),
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert!(set.reads_user(Source::RiskyUsers) && set.reads_user(Source::SignIns));
+}
+
+#[test]
+fn every_rule_carries_tests_and_they_pass() {
+    let set = pack();
+    for rule in set.rules() {
+        assert!(rule.test_count() >= 2, "{} has too few tests", rule.id);
+    }
+    let outcomes = set.run_tests();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(ToString::to_string)
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    // Every decision is exercised somewhere in the pack.
+    for expect in [Expect::Match, Expect::NoMatch, Expect::Suppressed] {
+        assert!(outcomes.iter().any(|o| o.expected == expect), "{expect}");
+    }
 }
 
 #[test]

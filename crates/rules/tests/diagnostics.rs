@@ -43,7 +43,7 @@ fn unknown_key() {
             "r.yaml",
             "rules:\n  - id: a\n    source: risky_users\n    severty: high\n    match: {all: true}\n    actions: [notify]\n",
         )],
-        "r.yaml:4:5: unknown field `severty`, expected one of `id`, `description`, `source`, `match`, `actions`, `mode`, `cooldown`, `severity`, `tags`, `enabled`",
+        "r.yaml:4:5: unknown field `severty`, expected one of `id`, `description`, `source`, `match`, `condition`, `except`, `window`, `actions`, `mode`, `cooldown`, `severity`, `tags`, `enabled`, `tests`",
     );
 }
 
@@ -51,7 +51,7 @@ fn unknown_key() {
 fn unknown_top_level_key() {
     check(
         &[file("r.yaml", "rule:\n  - id: a\n")],
-        "r.yaml:1:1: unknown field `rule`, expected `rules`",
+        "r.yaml:1:1: unknown field `rule`, expected one of `rules`, `lists`, `macros`",
     );
 }
 
@@ -141,7 +141,7 @@ many.yaml:6:7: match key `app_id` does not apply to source `risky_users`, whose 
 many.yaml:7:7: unknown match key `colour`, expected one of: all, risk_level, min_risk_level, risk_state, risk_detail, user_principal_name, is_processing
 many.yaml:8:14: `actions` is empty: a rule must do something (revoke_sessions, confirm_compromised, disable_account or notify)
 many.yaml:12:32: action `revoke_sessions` is listed twice
-many.yaml:13:5: rule has no `match:` block; to match every record write `match: {all: true}`
+many.yaml:13:5: rule has neither `match:` nor `condition:`; to match every record write `match: {all: true}`
 many.yaml:18:12: empty `match:` would match every record; write `match: {all: true}` if that is meant
 many.yaml:22:13: `all` cannot be combined with other match keys
 many.yaml:26:18: `all` takes only `true`: it makes the rule match every record of its source
@@ -192,7 +192,7 @@ fn files_that_are_not_rule_files() {
         ],
         "\
 empty.yaml:1:1: empty rule file: expected a mapping with a `rules:` list
-list.yaml:1:1: invalid type: sequence, expected a mapping with a `rules:` list
+list.yaml:1:1: invalid type: sequence, expected a mapping with `rules:`, `lists:` or `macros:`
 scalar.yaml:1:8: invalid type: integer `5`, expected a sequence
 dup.yaml:2:1: duplicate mapping key `rules` is not allowed here
 ",

@@ -9,6 +9,8 @@ use rules::{Record, RuleSet, SourceFile, compile};
 use serde_json::{Map, Value, json};
 
 const PACK: &str = include_str!("../../../config/rules/identity-protection.yaml");
+/// The sign-in pack: lists, macros, CEL conditions, exceptions, windows and test cases.
+const SIGN_IN_PACK: &str = include_str!("../../../config/rules/sign-ins.yaml");
 
 fn compile_text(text: String) -> Result<RuleSet, rules::Diagnostics> {
     compile(&[SourceFile {
@@ -258,6 +260,27 @@ proptest! {
             for d in &diags.0 {
                 prop_assert!(d.line >= 1 && d.line <= lines + 1, "{d}");
                 prop_assert!(d.column >= 1, "{d}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_mangled_sign_in_pack_never_panics_and_its_tests_run(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<char>()), 1..4)
+    ) {
+        let text = edits.iter().fold(SIGN_IN_PACK.to_string(), |t, (at, edit, c)| mangle(&t, *at, *edit, *c));
+        let lines = text.lines().count().max(1);
+        match compile_text(text) {
+            Err(diags) => {
+                prop_assert!(!diags.0.is_empty());
+                for d in &diags.0 {
+                    prop_assert!(d.line >= 1 && d.line <= lines + 1, "{d}");
+                    prop_assert!(d.column >= 1, "{d}");
+                }
+            }
+            // A mangled pack that still loads runs its tests without panicking.
+            Ok(set) => {
+                let _ = set.run_tests();
             }
         }
     }

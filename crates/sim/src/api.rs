@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Largest request body read; Graph's own limit for JSON batches is 4 MiB, ours is for sanity.
+/// Largest request body read; the bodies Graph takes here are a few kilobytes.
 const BODY_LIMIT: usize = 1 << 20;
 
 /// What every handler gets: the simulator and the address it serves on.
@@ -67,6 +67,7 @@ pub(crate) fn router(app: App) -> Router {
         )
         .route("/v1.0/auditLogs/signIns", get(graph::sign_ins))
         .route("/beta/auditLogs/signIns", get(graph::sign_ins_beta))
+        .route("/v1.0/users", get(graph::list_users))
         .route(
             "/v1.0/users/{id}",
             get(graph::get_user).patch(graph::update_user),

@@ -6,8 +6,9 @@ use crate::filter::{FieldDef, FieldType, Record};
 use crate::list::{Endpoint, ListQuery, parse_select};
 use crate::reply::{Ctx, Reply, bad_request, graph_error, not_found};
 use crate::route::Route;
+use crate::shapes::{BETA_EMPTY_COLLECTIONS, BETA_FILLED, BETA_NULLS, beta_sign_in};
 use crate::simulator::{Call, State};
-use crate::world::{BETA_EMPTY_COLLECTIONS, BETA_FILLED, BETA_NULLS, FeedRecord, beta_sign_in};
+use crate::world::FeedRecord;
 use axum::extract::{Path, Request, State as Extract};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -324,6 +325,22 @@ const USER_DEFAULT_SELECT: &[&str] = &[
 ];
 
 /// Properties a PATCH may not set.
+const USERS: Endpoint = Endpoint {
+    context: "https://graph.microsoft.com/v1.0/$metadata#users",
+    max_top: 999,
+    fields: &[
+        ("id", FieldType::String),
+        ("userPrincipalName", FieldType::String),
+        ("displayName", FieldType::String),
+        ("userType", FieldType::String),
+        ("accountEnabled", FieldType::Bool),
+        ("department", FieldType::String),
+    ],
+    properties: &[USER_PROPERTIES],
+    entity: "microsoft.graph.user",
+    skip: false,
+};
+
 const USER_READ_ONLY: &[&str] = &[
     "id",
     "createdDateTime",
@@ -443,7 +460,7 @@ pub(crate) async fn sign_ins_beta(Extract(app): Extract<App>, request: Request) 
             .collect();
         let link = format!("{base}{}", parts.uri.path());
         query.page(&matching, &BETA_SIGN_INS, state.page_size, &link, |v| {
-            beta_sign_in(v.record, v.feed)
+            beta_sign_in(v.record, &v.feed.event_types, v.feed.user_type)
         })
     })
     .await
@@ -525,6 +542,50 @@ pub(crate) async fn revoke(
         }
     })
     .await
+}
+
+/// `GET /v1.0/users`: the directory's users in pages (`$top` up to 999, `$select`, `$filter`
+/// on the listed properties); without `$select`, Graph's default set. Draws on the
+/// directory_read quota, and faults aimed at `get_user` hit it too.
+pub(crate) async fn list_users(Extract(app): Extract<App>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let base = app.base_url(&parts.headers);
+    let call = Call::from_parts(Route::GetUser, &parts);
+    run(&app, call, move |state, ctx, _| {
+        let query = match ListQuery::parse(parts.uri.query(), &USERS, ctx) {
+            Ok(query) => query,
+            Err(reply) => return reply,
+        };
+        let matching: Vec<&Map<String, Value>> = state
+            .world
+            .users
+            .iter()
+            .map(|u| &u.props)
+            .filter(|props| query.admits(&Props(props)))
+            .collect();
+        let link = format!("{base}{}", parts.uri.path());
+        let selected = query.has_select();
+        query.page(&matching, &USERS, state.page_size, &link, |props| {
+            let shown = props
+                .iter()
+                .filter(|(k, _)| selected || USER_DEFAULT_SELECT.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Value::Object(shown)
+        })
+    })
+    .await
+}
+
+/// A user's properties seen by the list filter.
+struct Props<'a>(&'a Map<String, Value>);
+
+impl Record for Props<'_> {
+    fn field(&self, path: &[String]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        rest.iter()
+            .try_fold(self.0.get(first)?, |value, key| value.get(key))
+    }
 }
 
 /// `GET /v1.0/users/{id | userPrincipalName}` with optional `$select`.
@@ -689,4 +750,118 @@ pub(crate) async fn member_of(
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use crate::world::{Clock, World};
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    /// beta signIn's properties as listed by msgraph-metadata's beta type mappings, plus `id`.
+    const BETA_SIGN_IN: &[&str] = &[
+        "agent",
+        "appDisplayName",
+        "appId",
+        "appOwnerTenantId",
+        "appTokenProtectionStatus",
+        "appliedConditionalAccessPolicies",
+        "appliedEventListeners",
+        "authenticationAppDeviceDetails",
+        "authenticationAppPolicyEvaluationDetails",
+        "authenticationContextClassReferences",
+        "authenticationDetails",
+        "authenticationMethodsUsed",
+        "authenticationProcessingDetails",
+        "authenticationProtocol",
+        "authenticationRequirement",
+        "authenticationRequirementPolicies",
+        "autonomousSystemNumber",
+        "azureResourceId",
+        "clientAppUsed",
+        "clientCredentialType",
+        "clientSessionId",
+        "conditionalAccessAudiences",
+        "conditionalAccessStatus",
+        "correlationId",
+        "createdDateTime",
+        "crossTenantAccessType",
+        "deviceDetail",
+        "federatedCredentialId",
+        "flaggedForReview",
+        "globalSecureAccessIpAddress",
+        "homeTenantId",
+        "homeTenantName",
+        "id",
+        "incomingTokenType",
+        "ipAddress",
+        "ipAddressFromResourceProvider",
+        "isInteractive",
+        "isTenantRestricted",
+        "isThroughGlobalSecureAccess",
+        "location",
+        "managedServiceIdentity",
+        "mfaDetail",
+        "networkLocationDetails",
+        "originalRequestId",
+        "originalTransferMethod",
+        "privateLinkDetails",
+        "processingTimeInMilliseconds",
+        "resourceDisplayName",
+        "resourceId",
+        "resourceOwnerTenantId",
+        "resourceServicePrincipalId",
+        "resourceTenantId",
+        "riskDetail",
+        "riskEventTypes_v2",
+        "riskLevelAggregated",
+        "riskLevelDuringSignIn",
+        "riskState",
+        "servicePrincipalCredentialKeyId",
+        "servicePrincipalCredentialThumbprint",
+        "servicePrincipalId",
+        "servicePrincipalName",
+        "sessionId",
+        "sessionLifetimePolicies",
+        "signInEventTypes",
+        "signInIdentifier",
+        "signInIdentifierType",
+        "signInTokenProtectionStatus",
+        "status",
+        "tokenIssuerName",
+        "tokenIssuerType",
+        "tokenProtectionStatusDetails",
+        "uniqueTokenIdentifier",
+        "userAgent",
+        "userDisplayName",
+        "userId",
+        "userPrincipalName",
+        "userType",
+    ];
+
+    #[test]
+    fn sign_in_shapes_have_exactly_the_published_properties() {
+        let text = "tenant_id: t\nclients: [{client_id: c, client_secret: s}]\nusers: [{userPrincipalName: a@x}]\nsign_ins: [{user: a@x}]\n";
+        let scenario = Scenario::from_yaml(text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let world = World::build(&scenario, Clock::start_now());
+        let feed = &world.sign_ins[0];
+        let v1 = feed.at(Duration::ZERO).expect("visible at start");
+        let keys = |v: &Value| {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
+                .unwrap_or_default()
+        };
+        let names = |list: &[&str]| {
+            list.iter()
+                .map(|s| (*s).to_string())
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(keys(v1), names(SIGN_IN_PROPERTIES));
+        assert_eq!(
+            keys(&beta_sign_in(v1, &feed.event_types, feed.user_type)),
+            names(BETA_SIGN_IN)
+        );
+    }
 }

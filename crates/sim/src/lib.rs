@@ -13,30 +13,33 @@
 //!
 //! # Layout
 //!
-//! - [`scenario`]: the YAML scenario format and its validation (`file:line:col` errors).
-//! - `world`: the scenario expanded into users, groups and feed records, with Graph's JSON shapes.
+//! - `scenario`: the YAML scenario format ([`Scenario`]) and its validation (`file:line:col`
+//!   errors, [`SimError`]); `config/scenarios/README.md` is its reference.
+//! - `world`: the scenario expanded into users, groups and feed records, and the clock.
+//! - `shapes`: the JSON shapes Graph serves for users, sign-ins and risk detections.
 //! - `simulator`: the [`Simulator`] handle, its state, and the request pipeline
 //!   (authenticate → fault → quota → operation → record).
 //! - `server`: the accept loop and shutdown.
 //! - `api`: the router, the `/_sim` control plane, unknown paths.
 //! - `graph`: Graph operations; `token`: the token endpoint.
 //! - `list`: OData paging and query options; `filter`: the `$filter` parser and evaluator.
-//! - `quota`: sliding-window throttling; [`fault`]: fault injection.
-//! - `reply`: response headers and error bodies; [`record`]: what was received.
+//! - `quota`: sliding-window throttling ([`Quotas`]); `fault`: fault injection ([`FaultSpec`]).
+//! - `reply`: response headers and error bodies; `record`: what was received ([`SimRecord`]).
 //! - `route`: which quota class, action kind and fault target each operation has.
 
 mod api;
-pub mod error;
-pub mod fault;
+mod error;
+mod fault;
 mod filter;
 mod graph;
 mod list;
-pub mod quota;
-pub mod record;
+mod quota;
+mod record;
 mod reply;
 mod route;
-pub mod scenario;
+mod scenario;
 mod server;
+mod shapes;
 mod simulator;
 mod token;
 mod world;

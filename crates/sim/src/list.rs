@@ -145,6 +145,11 @@ impl ListQuery {
         Reply::json(StatusCode::OK, Value::Object(body))
     }
 
+    /// Whether the request named properties with `$select`.
+    pub(crate) fn has_select(&self) -> bool {
+        self.select.is_some()
+    }
+
     /// Whether a record passes the filter (no filter: every record).
     pub(crate) fn admits(&self, record: &dyn filter::Record) -> bool {
         self.filter.as_ref().is_none_or(|f| f.matches(record))

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Everything received so far, in arrival order of the responses.
+/// Everything received so far, in the order it was handled.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimRecord {
     /// Attempted state changes (revoke, confirm, dismiss, user PATCH), including refused ones.
@@ -19,7 +19,7 @@ pub struct SimRecord {
 /// entry per user, all with the call's request id and body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedAction {
-    /// When the simulator answered.
+    /// When the simulator handled it (a `slow` fault holds the answer after this).
     pub at: DateTime<Utc>,
     /// `revokeSignInSessions`, `confirmCompromised`, `dismiss` or `updateUser`.
     pub kind: String,
@@ -40,7 +40,7 @@ pub struct RecordedAction {
 /// One request as served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
-    /// When the simulator answered.
+    /// When the simulator handled it (a `slow` fault holds the answer after this).
     pub at: DateTime<Utc>,
     /// HTTP method.
     pub method: String,

@@ -213,7 +213,11 @@ pub(crate) fn oauth_error(
     ctx: &Ctx,
 ) -> Reply {
     let now = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let correlation = ctx.client_request_id.as_deref().unwrap_or(&ctx.request_id);
+    // Entra echoes client-request-id as the correlation id, else makes one up.
+    let correlation = ctx
+        .client_request_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let description = format!(
         "AADSTS{aadsts}: {message}\r\nTrace ID: {}\r\nCorrelation ID: {correlation}\r\nTimestamp: {now}",
         ctx.request_id

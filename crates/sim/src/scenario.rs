@@ -456,7 +456,7 @@ pub(crate) struct GenRiskyUsers {
     /// riskDetail.
     #[serde(default = "none")]
     pub(crate) detail: String,
-    /// UPN template.
+    /// UPN template; `user{n}@contoso.com` by default.
     #[serde(default)]
     pub(crate) upn_pattern: Pattern,
     /// department of every generated user.
@@ -494,6 +494,10 @@ pub(crate) struct GenSignIns {
     /// When they reach the log.
     #[serde(default, with = "humantime_serde")]
     pub(crate) appears_after: Duration,
+    /// When set, the sign-ins instead arrive one by one, evenly over this span from
+    /// `appears_after` on, each created the moment it arrives: a steady sign-in rate.
+    #[serde(default, with = "humantime_serde")]
+    pub(crate) arrive_over: Duration,
     /// Client IP address.
     #[serde(default = "default_ip")]
     pub(crate) ip: String,

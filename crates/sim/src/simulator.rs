@@ -49,8 +49,8 @@ pub(crate) struct State {
     record: SimRecord,
 }
 
-/// What the pipeline needs to know about a request, gathered before it runs.
-#[derive(Debug, Clone)]
+/// What the pipeline needs to know about a request, gathered before it runs. Not `Debug`:
+/// it holds the bearer token.
 pub(crate) struct Call {
     /// The operation.
     pub(crate) route: Route,

@@ -1,11 +1,16 @@
-//! The append-only, hash-chained audit log: writing entries inside the caller's transaction, and
+//! The append-only, hash-chained audit log: writing entries inside the caller's transaction,
 //! `verify_chain`, which recomputes the chain and checks every audited row against its latest
-//! entry.
+//! entry, and `check_head`, which checks a head recorded elsewhere.
 //!
 //! An entry's hash is `hex(sha256(prev_hash "\n" seq "\n" kind "\n" payload))`, the first
 //! `prev_hash` being 64 zeros; the payload is the canonical JSON of the row as written. The id
 //! and tenant columns of an entry are not hashed, so verification derives them from the payload
-//! and refuses entries whose columns disagree.
+//! and refuses entries whose columns disagree. Nor is `at`: every time that matters (decided,
+//! started, finished, completed) is a column of the audited row, inside the payload.
+//!
+//! A chain pruned by retention (see `retention`) starts with a checkpoint row instead of entry 1:
+//! it carries the seq and hash of the last pruned entry, so verification links the rest to it,
+//! and the latest `audit.pruned` entry further on must repeat its content exactly.
 
 use std::collections::HashMap;
 
@@ -18,7 +23,7 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
 use crate::error::QueryContext;
-use crate::model::ChainReport;
+use crate::model::{ChainReport, Checkpoint, HeadCheck};
 use crate::rows::{ActionRow, AttemptRow, DaemonEventRow, DecisionRow, timestamp};
 use crate::{Store, StoreError};
 
@@ -52,44 +57,61 @@ pub(crate) enum AuditKind {
     ActionCreated,
     ActionStarted,
     ActionFinished,
+    /// A held action released by an operator (`revokd resume`): `held` became `pending`.
+    ActionReleased,
     AttemptStarted,
     AttemptFinished,
     DaemonEvent,
+    /// The row standing in for a pruned prefix; always the first row when present.
+    Checkpoint,
+    /// A prune, recorded in the chain with the checkpoint's content.
+    Pruned,
 }
 
 impl AuditKind {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 10] = [
         Self::DecisionRecorded,
         Self::ActionCreated,
         Self::ActionStarted,
         Self::ActionFinished,
+        Self::ActionReleased,
         Self::AttemptStarted,
         Self::AttemptFinished,
         Self::DaemonEvent,
+        Self::Checkpoint,
+        Self::Pruned,
     ];
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::DecisionRecorded => "decision.recorded",
             Self::ActionCreated => "action.created",
             Self::ActionStarted => "action.started",
             Self::ActionFinished => "action.finished",
+            Self::ActionReleased => "action.released",
             Self::AttemptStarted => "attempt.started",
             Self::AttemptFinished => "attempt.finished",
             Self::DaemonEvent => "daemon.event",
+            Self::Checkpoint => "audit.checkpoint",
+            Self::Pruned => "audit.pruned",
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
-    fn entity(self) -> Entity {
+    /// The table whose row the entry records; `None` for the log's own bookkeeping.
+    pub(crate) fn entity(self) -> Option<Entity> {
         match self {
-            Self::DecisionRecorded => Entity::Decision,
-            Self::ActionCreated | Self::ActionStarted | Self::ActionFinished => Entity::Action,
-            Self::AttemptStarted | Self::AttemptFinished => Entity::Attempt,
-            Self::DaemonEvent => Entity::DaemonEvent,
+            Self::DecisionRecorded => Some(Entity::Decision),
+            Self::ActionCreated
+            | Self::ActionStarted
+            | Self::ActionFinished
+            | Self::ActionReleased => Some(Entity::Action),
+            Self::AttemptStarted | Self::AttemptFinished => Some(Entity::Attempt),
+            Self::DaemonEvent => Some(Entity::DaemonEvent),
+            Self::Checkpoint | Self::Pruned => None,
         }
     }
 }
@@ -170,7 +192,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 }
 
 /// The canonical payload of a row.
-fn payload(row: &impl Serialize) -> Result<String, sqlx::Error> {
+pub(crate) fn payload(row: &impl Serialize) -> Result<String, sqlx::Error> {
     let value = serde_json::to_value(row).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     Ok(canonical_json(&value))
 }
@@ -241,6 +263,43 @@ impl Store {
         Ok(report)
     }
 
+    /// Whether the entry `seq` recorded earlier (with its hash, from `chain_head`) is still in
+    /// the chain with that hash. Together with an intact `verify_chain`, a present head proves
+    /// that nothing up to it was rewritten and that the log was not cut short before it.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn check_head(&self, seq: i64, hash: &str) -> Result<HeadCheck, StoreError> {
+        let op = || format!("look up audit entry {seq}");
+        let mut tx = self.pool.begin().await.context(&self.path, op)?;
+        let first: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, kind FROM audit_log ORDER BY seq LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .context(&self.path, op)?;
+        let stored: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?")
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await
+            .context(&self.path, op)?;
+        let last_seq: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_log")
+            .fetch_one(&mut *tx)
+            .await
+            .context(&self.path, op)?;
+        tx.commit().await.context(&self.path, op)?;
+        let checkpoint = first
+            .filter(|(_, kind)| kind == AuditKind::Checkpoint.as_str())
+            .map(|(seq, _)| seq);
+        Ok(match (stored, checkpoint) {
+            (Some(stored), _) if stored == hash => HeadCheck::Present,
+            (Some(stored), _) => HeadCheck::Differs { stored },
+            (None, Some(checkpoint_seq)) if seq < checkpoint_seq => {
+                HeadCheck::Pruned { checkpoint_seq }
+            }
+            (None, _) => HeadCheck::Missing { last_seq },
+        })
+    }
+
     /// The last entry's seq and hash: record it outside the file to detect a rewrite of the
     /// whole log later.
     ///
@@ -254,32 +313,39 @@ impl Store {
     }
 }
 
-/// An `audit_log` row as verification reads it.
+/// An `audit_log` row as verification and pruning read it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct EntryRow {
-    seq: i64,
-    kind: String,
-    tenant_id: Option<String>,
-    decision_id: Option<i64>,
-    action_id: Option<i64>,
-    attempt_id: Option<i64>,
-    payload: String,
-    prev_hash: String,
-    hash: String,
+    pub(crate) seq: i64,
+    pub(crate) at: String,
+    pub(crate) kind: String,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) decision_id: Option<i64>,
+    pub(crate) action_id: Option<i64>,
+    pub(crate) attempt_id: Option<i64>,
+    pub(crate) payload: String,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
 }
+
+/// Every entry, in chain order.
+pub(crate) const SELECT_ENTRIES: &str = "SELECT seq, at, kind, tenant_id, decision_id, action_id,
+    attempt_id, payload, prev_hash, hash FROM audit_log ORDER BY seq";
+
+/// A page of entries after a seq (first parameter), at most a count (second), in chain order.
+pub(crate) const SELECT_ENTRIES_FROM: &str = "SELECT seq, at, kind, tenant_id, decision_id,
+    action_id, attempt_id, payload, prev_hash, hash FROM audit_log WHERE seq > ? ORDER BY seq
+    LIMIT ?";
 
 async fn verify(conn: &mut SqliteConnection) -> Result<ChainReport, sqlx::Error> {
     let mut chain = ChainVerifier::default();
     {
-        let mut entries = sqlx::query_as::<_, EntryRow>(
-            "SELECT seq, kind, tenant_id, decision_id, action_id, attempt_id, payload, prev_hash, hash
-             FROM audit_log ORDER BY seq",
-        )
-        .fetch(&mut *conn);
+        let mut entries = sqlx::query_as::<_, EntryRow>(SELECT_ENTRIES).fetch(&mut *conn);
         while let Some(entry) = entries.try_next().await? {
             chain.push(&entry);
         }
     }
+    chain.finish();
     if chain.broken.is_none() {
         let mut worst = None;
         cross_check::<DecisionRow>(conn, &mut chain, &mut worst).await?;
@@ -300,12 +366,16 @@ async fn verify(conn: &mut SqliteConnection) -> Result<ChainReport, sqlx::Error>
 trait Audited: Serialize + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {
     const ENTITY: Entity;
     const SELECT_ALL: &'static str;
+    /// The rows whose ids are in a JSON array bound as the only parameter.
+    const SELECT_SOME: &'static str;
     fn id(&self) -> i64;
 }
 
 impl Audited for DecisionRow {
     const ENTITY: Entity = Entity::Decision;
     const SELECT_ALL: &'static str = "SELECT * FROM decisions ORDER BY id";
+    const SELECT_SOME: &'static str =
+        "SELECT * FROM decisions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id";
     fn id(&self) -> i64 {
         self.id
     }
@@ -314,6 +384,8 @@ impl Audited for DecisionRow {
 impl Audited for ActionRow {
     const ENTITY: Entity = Entity::Action;
     const SELECT_ALL: &'static str = "SELECT * FROM actions ORDER BY id";
+    const SELECT_SOME: &'static str =
+        "SELECT * FROM actions WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id";
     fn id(&self) -> i64 {
         self.id
     }
@@ -322,6 +394,8 @@ impl Audited for ActionRow {
 impl Audited for AttemptRow {
     const ENTITY: Entity = Entity::Attempt;
     const SELECT_ALL: &'static str = "SELECT * FROM attempts ORDER BY id";
+    const SELECT_SOME: &'static str =
+        "SELECT * FROM attempts WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id";
     fn id(&self) -> i64 {
         self.id
     }
@@ -330,6 +404,8 @@ impl Audited for AttemptRow {
 impl Audited for DaemonEventRow {
     const ENTITY: Entity = Entity::DaemonEvent;
     const SELECT_ALL: &'static str = "SELECT * FROM daemon_events ORDER BY id";
+    const SELECT_SOME: &'static str =
+        "SELECT * FROM daemon_events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id";
     fn id(&self) -> i64 {
         self.id
     }
@@ -344,6 +420,78 @@ async fn cross_check<T: Audited>(
     while let Some(row) = rows.try_next().await? {
         if let Some(finding) = chain.check_row(T::ENTITY, row.id(), &payload(&row)?) {
             keep_first(worst, finding);
+        }
+    }
+    Ok(())
+}
+
+/// Rows of each audited table, by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RowIds {
+    pub(crate) decisions: Vec<i64>,
+    pub(crate) actions: Vec<i64>,
+    pub(crate) attempts: Vec<i64>,
+    pub(crate) daemon_events: Vec<i64>,
+}
+
+impl RowIds {
+    pub(crate) fn of(&mut self, entity: Entity) -> &mut Vec<i64> {
+        match entity {
+            Entity::Decision => &mut self.decisions,
+            Entity::Action => &mut self.actions,
+            Entity::Attempt => &mut self.attempts,
+            Entity::DaemonEvent => &mut self.daemon_events,
+        }
+    }
+}
+
+/// Compares the listed rows with their latest entries, already pushed into `chain`: the first
+/// problem (an edited row, or a row that is gone), described, or `None`. Pruning runs this
+/// before deleting rows, so that it never erases the evidence of tampering.
+pub(crate) async fn check_rows(
+    conn: &mut SqliteConnection,
+    chain: &mut ChainVerifier,
+    ids: &RowIds,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let mut worst = None;
+    check_some::<DecisionRow>(conn, chain, &ids.decisions, &mut worst).await?;
+    check_some::<ActionRow>(conn, chain, &ids.actions, &mut worst).await?;
+    check_some::<AttemptRow>(conn, chain, &ids.attempts, &mut worst).await?;
+    check_some::<DaemonEventRow>(conn, chain, &ids.daemon_events, &mut worst).await?;
+    match worst {
+        Some(finding) => Ok(Some(describe(conn, finding).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn check_some<T: Audited>(
+    conn: &mut SqliteConnection,
+    chain: &mut ChainVerifier,
+    ids: &[i64],
+    worst: &mut Option<Finding>,
+) -> Result<(), sqlx::Error> {
+    let list = serde_json::to_string(ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let rows: Vec<T> = sqlx::query_as(T::SELECT_SOME)
+        .bind(list)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut found = std::collections::HashSet::new();
+    for row in &rows {
+        found.insert(row.id());
+        if let Some(finding) = chain.check_row(T::ENTITY, row.id(), &payload(row)?) {
+            keep_first(worst, finding);
+        }
+    }
+    for &id in ids.iter().filter(|id| !found.contains(id)) {
+        if let Some(&(seq, _)) = chain.latest.get(&(T::ENTITY, id)) {
+            keep_first(
+                worst,
+                Finding::Orphan {
+                    entity: T::ENTITY,
+                    id,
+                    seq,
+                },
+            );
         }
     }
     Ok(())
@@ -432,12 +580,16 @@ fn changed_fields(before: &str, after: &str) -> Vec<String> {
 /// Walks the log in seq order, checking links and hashes, and remembers the latest payload
 /// digest of every row so the tables can be compared afterwards. Pure: no I/O.
 #[derive(Debug, Default)]
-struct ChainVerifier {
+pub(crate) struct ChainVerifier {
     rows: u64,
     last: Option<(i64, String)>,
-    broken: Option<(i64, String)>,
+    pub(crate) broken: Option<(i64, String)>,
+    /// The checkpoint the chain starts from: its seq, payload and content.
+    anchor: Option<(i64, String, Checkpoint)>,
+    /// The latest `audit.pruned` entry: its seq and payload.
+    vouched: Option<(i64, String)>,
     /// (table, row id) → (seq, sha256 of payload) of the row's latest entry.
-    latest: HashMap<(Entity, i64), (i64, [u8; 32])>,
+    pub(crate) latest: HashMap<(Entity, i64), (i64, [u8; 32])>,
     /// decision id → tenant, from decision entries, to check later entries' columns.
     tenants: HashMap<i64, String>,
     /// action id → decision id, from action entries.
@@ -445,7 +597,7 @@ struct ChainVerifier {
 }
 
 impl ChainVerifier {
-    fn push(&mut self, entry: &EntryRow) {
+    pub(crate) fn push(&mut self, entry: &EntryRow) {
         self.rows += 1;
         if self.broken.is_none()
             && let Err(problem) = self.check(entry)
@@ -457,6 +609,9 @@ impl ChainVerifier {
 
     fn check(&mut self, entry: &EntryRow) -> Result<(), (i64, String)> {
         let seq = entry.seq;
+        if entry.kind == AuditKind::Checkpoint.as_str() {
+            return self.anchor_at(entry);
+        }
         let (expected, prev_hash) = match &self.last {
             Some((last, hash)) => (last + 1, hash.as_str()),
             None => (1, GENESIS),
@@ -491,14 +646,92 @@ impl ChainVerifier {
             Ok(Value::Object(map)) => map,
             _ => return Err((seq, "payload is not a JSON object".into())),
         };
+        let Some(entity) = kind.entity() else {
+            // Only `audit.pruned` gets here: a checkpoint returned above.
+            serde_json::from_value::<Checkpoint>(Value::Object(object)).map_err(|e| {
+                (
+                    seq,
+                    format!("audit.pruned payload is not a checkpoint: {e}"),
+                )
+            })?;
+            if let Some(why) = context_mismatch(entry, &Context::default()) {
+                return Err((seq, why));
+            }
+            self.vouched = Some((seq, entry.payload.clone()));
+            return Ok(());
+        };
         let expected = self
-            .expected_context(kind.entity(), &object)
+            .expected_context(entity, &object)
             .map_err(|why| (seq, why))?;
         if let Some(why) = context_mismatch(entry, &expected) {
             return Err((seq, why));
         }
-        self.remember(kind.entity(), &object, seq, &entry.payload)
+        self.remember(entity, &object, seq, &entry.payload)
             .map_err(|why| (seq, why))
+    }
+
+    /// Starts the chain at a checkpoint: the rest links to the hash it carries. Its content
+    /// cannot be hashed (the entries it stands for are gone), so `finish` compares it with the
+    /// hashed `audit.pruned` entry that recorded the prune.
+    fn anchor_at(&mut self, entry: &EntryRow) -> Result<(), (i64, String)> {
+        let seq = entry.seq;
+        if self.last.is_some() {
+            return Err((
+                seq,
+                "a checkpoint row in the middle of the chain: only the first row may be one".into(),
+            ));
+        }
+        let checkpoint: Checkpoint = serde_json::from_str(&entry.payload)
+            .map_err(|e| (seq, format!("checkpoint payload is not a checkpoint: {e}")))?;
+        if checkpoint.through_seq != seq || checkpoint.through_hash != entry.hash {
+            return Err((
+                seq,
+                "checkpoint row's seq or hash differs from the entry it says it replaced".into(),
+            ));
+        }
+        if let Some(why) = context_mismatch(entry, &Context::default()) {
+            return Err((seq, why));
+        }
+        self.anchor = Some((seq, entry.payload.clone(), checkpoint));
+        Ok(())
+    }
+
+    /// Checks, once every entry is pushed, that a checkpoint is vouched for by the latest prune
+    /// recorded in the chain, and that a recorded prune left its checkpoint.
+    pub(crate) fn finish(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        self.broken = match (&self.anchor, &self.vouched) {
+            (None, None) => None,
+            (Some((_, anchor, _)), Some((_, vouched))) if anchor == vouched => None,
+            (Some((seq, ..)), Some((vseq, _))) => Some((
+                *seq,
+                format!(
+                    "checkpoint row {seq} differs from the prune that audit entry {vseq} \
+                     recorded: the pruned part of the log was replaced"
+                ),
+            )),
+            (Some((seq, ..)), None) => Some((
+                *seq,
+                format!(
+                    "checkpoint row {seq} is vouched for by no audit.pruned entry: the entry \
+                     recording the prune was removed, or the checkpoint was forged"
+                ),
+            )),
+            (None, Some((vseq, _))) => Some((
+                *vseq,
+                format!(
+                    "audit entry {vseq} records a prune, but the log does not start at its \
+                     checkpoint"
+                ),
+            )),
+        };
+    }
+
+    /// The seq the chain starts from: the checkpoint's, or 0 before entry 1.
+    pub(crate) fn anchor_seq(&self) -> i64 {
+        self.anchor.as_ref().map_or(0, |(seq, ..)| *seq)
     }
 
     /// The columns an entry must carry, derived from its (hashed) payload.
@@ -595,6 +828,7 @@ impl ChainVerifier {
             rows: self.rows,
             head: self.last.map(|(_, hash)| hash),
             first_broken: self.broken,
+            checkpoint: self.anchor.map(|(.., checkpoint)| checkpoint),
         }
     }
 }
@@ -639,6 +873,7 @@ fn digest(payload: &str) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
     use serde_json::json;
 
     use super::*;
@@ -655,6 +890,7 @@ mod tests {
         let payload = canonical_json(&payload);
         EntryRow {
             seq,
+            at: String::new(),
             kind: kind.as_str().to_string(),
             tenant_id: context.tenant_id,
             decision_id: context.decision_id,
@@ -698,7 +934,112 @@ mod tests {
     fn verify(entries: &[EntryRow]) -> Option<(i64, String)> {
         let mut chain = ChainVerifier::default();
         entries.iter().for_each(|e| chain.push(e));
+        chain.finish();
         chain.report().first_broken
+    }
+
+    fn checkpoint(through: &EntryRow) -> Checkpoint {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).expect("in range");
+        Checkpoint {
+            from_seq: 1,
+            through_seq: through.seq,
+            through_hash: through.hash.clone(),
+            before: at,
+            pruned_at: at,
+            removed: crate::model::PruneCounts {
+                entries: u64::try_from(through.seq).expect("positive"),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// `entries` pruned through `through`: the checkpoint row replacing it, then the rest.
+    fn pruned(through: &EntryRow, rest: &[EntryRow], c: &Checkpoint) -> Vec<EntryRow> {
+        let mut row = through.clone();
+        row.kind = AuditKind::Checkpoint.as_str().into();
+        row.payload = canonical_json(&serde_json::to_value(c).expect("serialise"));
+        row.tenant_id = None;
+        row.decision_id = None;
+        row.action_id = None;
+        row.attempt_id = None;
+        let mut chain = vec![row];
+        chain.extend(rest.iter().cloned());
+        chain
+    }
+
+    fn pruned_entry(prev: &EntryRow, c: &Checkpoint) -> EntryRow {
+        entry(
+            Some(prev),
+            AuditKind::Pruned,
+            Context::default(),
+            serde_json::to_value(c).expect("serialise"),
+        )
+    }
+
+    fn event_entry(prev: &EntryRow) -> EntryRow {
+        entry(
+            Some(prev),
+            AuditKind::DaemonEvent,
+            Context::default(),
+            json!({"id": 1, "kind": "start"}),
+        )
+    }
+
+    #[test]
+    fn a_pruned_chain_starts_at_its_vouched_checkpoint() {
+        let first = decision_entry(None);
+        let second = event_entry(&first);
+        let c = checkpoint(&first);
+        let third = pruned_entry(&second, &c);
+        assert_eq!(verify(&pruned(&first, &[second.clone(), third], &c)), None);
+
+        // The same checkpoint with no prune recorded after it: the recording entry was cut off.
+        let broken = verify(&pruned(&first, std::slice::from_ref(&second), &c)).expect("broken");
+        assert_eq!(broken.0, 1);
+        assert!(
+            broken.1.contains("vouched for by no audit.pruned"),
+            "{}",
+            broken.1
+        );
+
+        // A checkpoint whose content differs from the recorded prune.
+        let mut other = c.clone();
+        other.removed.decisions = 99;
+        let third = pruned_entry(&second, &c);
+        let broken = verify(&pruned(&first, &[second.clone(), third], &other)).expect("broken");
+        assert!(broken.1.contains("differs from the prune"), "{}", broken.1);
+    }
+
+    #[test]
+    fn a_checkpoint_must_carry_the_hash_it_replaced_and_start_the_chain() {
+        let first = decision_entry(None);
+        let second = event_entry(&first);
+        let mut c = checkpoint(&first);
+        c.through_hash = "00".repeat(32);
+        let third = pruned_entry(&second, &c);
+        let broken = verify(&pruned(&first, &[second.clone(), third], &c)).expect("broken");
+        assert_eq!(broken.0, 1);
+        assert!(broken.1.contains("seq or hash differs"), "{}", broken.1);
+
+        let c = checkpoint(&second);
+        let middle = pruned(&second, &[], &c).remove(0);
+        let broken = verify(&[first, middle]).expect("broken");
+        assert_eq!(broken.0, 2);
+        assert!(broken.1.contains("middle of the chain"), "{}", broken.1);
+    }
+
+    #[test]
+    fn a_prune_recorded_without_its_checkpoint_is_named() {
+        let first = decision_entry(None);
+        let c = checkpoint(&first);
+        let second = pruned_entry(&first, &c);
+        let broken = verify(&[first, second]).expect("broken");
+        assert_eq!(broken.0, 2);
+        assert!(
+            broken.1.contains("does not start at its checkpoint"),
+            "{}",
+            broken.1
+        );
     }
 
     #[test]

@@ -126,6 +126,21 @@ pub enum StoreError {
         /// Its action.
         action_id: i64,
     },
+    /// Retention would delete entries or rows that do not verify, which would erase the
+    /// evidence of tampering; nothing was deleted.
+    #[error(
+        "audit database {}: refusing to prune: the audit log is broken at entry {seq}: {problem}; \
+         run `revokd audit verify` and keep a copy of the file before anything else",
+        path.display()
+    )]
+    PruneRefused {
+        /// The database file.
+        path: PathBuf,
+        /// The entry concerned (0 for a row no entry records).
+        seq: i64,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// Attaches the database path and the operation to a sqlx error.

@@ -20,6 +20,9 @@
 //!   a second decision: `record_decision` answers `Duplicate` and writes nothing.
 //! - Every write to decisions, actions, attempts and daemon events appends an audit entry in the
 //!   same transaction; `verify_chain` detects an edited, deleted or forged row or entry.
+//! - Retention (`prune`) removes only a verified prefix of the log with the rows it records,
+//!   never a decision whose actions have not ended, and leaves a checkpoint that keeps the rest
+//!   verifiable.
 //! - Readers never block the daemon: the file is in WAL mode, and every write transaction takes
 //!   the write lock up front (`BEGIN IMMEDIATE`) and waits up to 5 s for another writer.
 //! - The file has mode 0600: it holds user ids and sign-in records.
@@ -29,31 +32,45 @@
 //! - `open`: creating and securing the file, connection settings, migrations.
 //! - `model`: the public types the engine passes in and gets back.
 //! - `outbox`: decisions, actions, attempts, outcomes, resume scan, cooldown, `contained`.
+//! - `containment`: the blast-radius breaker, held actions and their release, revoke read-backs.
 //! - `cursors`: feed watermarks.
 //! - `daemon`: lifecycle events.
-//! - `audit`: the hash chain, writing entries and `verify_chain`.
+//! - `audit`: the hash chain, writing entries, `verify_chain` and `check_head`.
+//! - `retention`: `prune`, which deletes old rows and leaves a checkpoint the chain starts from.
+//! - `review`: read-only questions for `revokd audit`: list, one decision's story, stats.
 //! - `rows`: the audited tables as stored, which the audit payloads are made of.
 //! - `error`: `StoreError`.
 //!
 //! The schema is in `migrations/` at the repository root.
 
 mod audit;
+mod containment;
 mod cursors;
 mod daemon;
 mod error;
 mod model;
 mod open;
 mod outbox;
+mod retention;
+mod review;
 mod rows;
 
 use std::path::{Path, PathBuf};
 
 use sqlx::SqlitePool;
 
+pub use containment::{
+    BREAKER_RESUMED, BREAKER_TRIPPED, BreakerLimit, BreakerState, BreakerTrip, GatedDecision,
+    HELD_RELEASED, HeldAction, NewVerification, Released, VerificationOutcome,
+};
 pub use error::StoreError;
 pub use model::{
-    ActionKind, ActionStatus, AttemptResult, ChainReport, ContainedRow, DecisionInsert,
-    DecisionMode, NewAttempt, NewDecision, PendingAction,
+    ActionKind, ActionStatus, AttemptResult, ChainReport, Checkpoint, ContainedRow, DecisionInsert,
+    DecisionMode, HeadCheck, NewAttempt, NewDecision, PendingAction, PruneCounts, PruneReport,
+};
+pub use review::{
+    ActionDetail, ActionSummary, AttemptDetail, AuditEntryRef, AuditStats, DecisionDetail,
+    DecisionStory, HourStats, ModeCount, OutcomeCount, ReviewFilter, RuleStats,
 };
 
 /// A handle on the audit database; cheap to clone, all clones share one connection pool.

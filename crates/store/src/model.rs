@@ -15,6 +15,8 @@ pub enum DecisionMode {
     Enforce,
     /// Recorded only, because dry-run is on globally or for the rule.
     DryRun,
+    /// Recorded only, because one of the rule's exceptions excused the match.
+    Suppressed,
     /// The user is a protected principal (break-glass account, protected group).
     Protected,
     /// The rule already actioned this user within its cooldown.
@@ -24,11 +26,27 @@ pub enum DecisionMode {
 }
 
 impl DecisionMode {
+    /// Every mode, in the order the safety gate considers them.
+    pub const ALL: [Self; 6] = [
+        Self::Enforce,
+        Self::DryRun,
+        Self::Suppressed,
+        Self::Protected,
+        Self::Cooldown,
+        Self::Held,
+    ];
+
+    /// The mode stored as `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Enforce => "enforce",
             Self::DryRun => "dry_run",
+            Self::Suppressed => "suppressed",
             Self::Protected => "protected",
             Self::Cooldown => "cooldown",
             Self::Held => "held",
@@ -78,9 +96,27 @@ pub enum ActionStatus {
     Failed,
     /// Never run: the decision was not enforced, or there is nothing to run it with.
     Skipped,
+    /// Held back by the blast-radius breaker until an operator releases it (`revokd resume`),
+    /// which makes it `Pending`.
+    Held,
 }
 
 impl ActionStatus {
+    /// Every status, in the order of an action's life.
+    pub const ALL: [Self; 6] = [
+        Self::Pending,
+        Self::InFlight,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Skipped,
+        Self::Held,
+    ];
+
+    /// The status stored as `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -89,6 +125,7 @@ impl ActionStatus {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Held => "held",
         }
     }
 
@@ -249,7 +286,7 @@ pub struct ContainedRow {
 /// The result of recomputing the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
-    /// Entries in the audit log.
+    /// Rows in the audit log, the checkpoint of a pruned chain included.
     pub rows: u64,
     /// Hash of the last entry as stored; worth recording elsewhere, since a full rewrite of the
     /// file can only be caught against a head kept outside it.
@@ -257,6 +294,101 @@ pub struct ChainReport {
     /// The first problem found: the seq it concerns and what is wrong. Seq 0 means a table row
     /// that no audit entry records.
     pub first_broken: Option<(i64, String)>,
+    /// Where the chain starts when retention pruned its beginning; `None` when it starts at
+    /// entry 1.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// What a retention prune removed, and the point the chain continues from. Stored twice: as the
+/// checkpoint row that replaces the pruned prefix (not hashed, as it stands in for entries that
+/// are gone), and as the payload of an `audit.pruned` entry appended to the chain (hashed like
+/// every entry), which verification requires to be identical to the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The first entry this prune removed.
+    pub from_seq: i64,
+    /// The last entry removed; the checkpoint row takes its seq, and the next entry links to it.
+    pub through_seq: i64,
+    /// That entry's hash, which the next entry's `prev_hash` carries.
+    pub through_hash: String,
+    /// Rows whose every audit entry was written before this time were eligible.
+    pub before: DateTime<Utc>,
+    /// When the prune ran.
+    pub pruned_at: DateTime<Utc>,
+    /// How many rows went.
+    pub removed: PruneCounts,
+}
+
+/// Rows removed by pruning, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneCounts {
+    /// Audit entries the checkpoint now stands for.
+    pub entries: u64,
+    /// Decisions removed.
+    pub decisions: u64,
+    /// Their actions.
+    pub actions: u64,
+    /// Their attempts.
+    pub attempts: u64,
+    /// Daemon events removed.
+    pub daemon_events: u64,
+}
+
+impl PruneCounts {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: &PruneCounts) {
+        self.entries += other.entries;
+        self.decisions += other.decisions;
+        self.actions += other.actions;
+        self.attempts += other.attempts;
+        self.daemon_events += other.daemon_events;
+    }
+}
+
+/// What `Store::prune` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Everything removed, over all batches.
+    pub removed: PruneCounts,
+    /// Transactions it took; each is short, so the daemon's writes interleave.
+    pub batches: u32,
+    /// Where the chain starts now, when anything was pruned.
+    pub checkpoint: Option<Checkpoint>,
+    /// What kept older rows from being pruned, when something did: a decision whose actions
+    /// have not ended, or the trip of a breaker still open.
+    pub blocked_by: Option<String>,
+}
+
+/// Whether a chain head recorded earlier (with `revokd audit head`) is still in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum HeadCheck {
+    /// The entry is there with the same hash.
+    Present,
+    /// The entry is there with another hash: the chain was rewritten from there on, or before.
+    Differs {
+        /// The hash stored now.
+        stored: String,
+    },
+    /// The chain ends before that entry: it was truncated.
+    Missing {
+        /// The last entry now, if any.
+        last_seq: Option<i64>,
+    },
+    /// The entry was pruned by retention, so it can no longer vouch for the chain.
+    Pruned {
+        /// Where the chain starts now.
+        checkpoint_seq: i64,
+    },
+}
+
+impl HeadCheck {
+    /// Whether the recorded head vouches for the chain.
+    pub fn is_present(&self) -> bool {
+        matches!(self, Self::Present)
+    }
 }
 
 impl ChainReport {

@@ -251,7 +251,7 @@ impl Store {
 /// An action known to be `pending` or `in_flight`.
 struct OpenAction(ActionInContext);
 
-async fn insert_decision(
+pub(crate) async fn insert_decision(
     conn: &mut SqliteConnection,
     d: &NewDecision,
 ) -> Result<DecisionInsert, sqlx::Error> {
@@ -319,6 +319,7 @@ async fn insert_action(
     // rule would have done.
     let (status, detail, completed_at) = match mode {
         DecisionMode::Enforce => (ActionStatus::Pending, None, None),
+        DecisionMode::Held => (ActionStatus::Held, None, None),
         other => (
             ActionStatus::Skipped,
             Some(other.as_str()),

@@ -360,6 +360,20 @@ pub struct User {
     pub mail: Option<String>,
 }
 
+/// A group (or directory role) the user belongs to, from `transitiveMemberOf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    /// Object id.
+    pub id: String,
+    /// `#microsoft.graph.group` or `#microsoft.graph.directoryRole`.
+    #[serde(default, rename = "@odata.type", deserialize_with = "lenient::option")]
+    pub odata_type: Option<String>,
+    /// Display name.
+    #[serde(default, deserialize_with = "lenient::option")]
+    pub display_name: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,8 @@ mod lenient;
 mod wire;
 
 pub use entities::{
-    AppliedConditionalAccessPolicy, AuthenticationAppDeviceDetails, DeviceDetail, GeoCoordinates,
-    RiskDetection, RiskyUser, SignIn, SignInLocation, SignInStatus, User,
+    AppliedConditionalAccessPolicy, AuthenticationAppDeviceDetails, DeviceDetail, DirectoryObject,
+    GeoCoordinates, RiskDetection, RiskyUser, SignIn, SignInLocation, SignInStatus, User,
 };
 pub use enums::{
     ActivityType, AppliedConditionalAccessPolicyResult, ConditionalAccessStatus, RiskDetail,

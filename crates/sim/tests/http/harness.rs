@@ -21,7 +21,11 @@ const ROOMY_QUOTAS: &str = "quotas:
 /// A scenario with the test tenant and app registration, plus `body`; roomy quotas unless
 /// `body` has its own.
 pub fn scenario(body: &str) -> String {
-    let quotas = if body.contains("quotas:") { "" } else { ROOMY_QUOTAS };
+    let quotas = if body.contains("quotas:") {
+        ""
+    } else {
+        ROOMY_QUOTAS
+    };
     format!(
         "tenant_id: {TENANT}\nclients:\n  - {{client_id: {CLIENT}, client_secret: {SECRET}}}\n{quotas}{body}"
     )
@@ -42,7 +46,8 @@ pub struct Sim {
 impl Sim {
     /// Serves the scenario built from `body` (see [`scenario`]).
     pub async fn start(body: &str) -> Sim {
-        let parsed = Scenario::from_yaml(&scenario(body), "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let parsed =
+            Scenario::from_yaml(&scenario(body), "test.yaml").unwrap_or_else(|e| panic!("{e}"));
         Sim::serve(parsed).await
     }
 
@@ -50,7 +55,9 @@ impl Sim {
     pub async fn serve(scenario: Scenario) -> Sim {
         // reqwest is built without a default TLS provider; plain HTTP still needs one chosen.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let sim = Simulator::new(scenario);
         let shutdown = CancellationToken::new();
@@ -59,7 +66,13 @@ impl Sim {
             async move { sim.serve(listener, shutdown).await }
         });
         let http = Client::builder().build().expect("reqwest client");
-        Sim { url, sim, http, shutdown, server: Some(server) }
+        Sim {
+            url,
+            sim,
+            http,
+            shutdown,
+            server: Some(server),
+        }
     }
 
     /// POSTs a client-credentials request with the given form fields.
@@ -87,18 +100,29 @@ impl Sim {
             .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("token json");
-        body["access_token"].as_str().expect("access_token").to_string()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// A request to `path_and_query` (relative to the simulator, or an absolute URL).
     pub fn request(&self, method: Method, target: &str, token: &str) -> RequestBuilder {
-        let url = if target.starts_with("http") { target.to_string() } else { format!("{}{target}", self.url) };
+        let url = if target.starts_with("http") {
+            target.to_string()
+        } else {
+            format!("{}{target}", self.url)
+        };
         self.http.request(method, url).bearer_auth(token)
     }
 
     /// GET with a token; returns status and JSON body (Null when the body is not JSON).
     pub async fn get(&self, target: &str, token: &str) -> (u16, Value) {
-        let response = self.request(Method::GET, target, token).send().await.expect("GET");
+        let response = self
+            .request(Method::GET, target, token)
+            .send()
+            .await
+            .expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -121,7 +145,13 @@ impl Sim {
         while let Some(target) = next.take() {
             let (status, page) = self.get(&target, token).await;
             assert_eq!(status, 200, "{target}: {page}");
-            records.extend(page["value"].as_array().expect("value array").iter().cloned());
+            records.extend(
+                page["value"]
+                    .as_array()
+                    .expect("value array")
+                    .iter()
+                    .cloned(),
+            );
             if let Some(link) = page["@odata.nextLink"].as_str() {
                 links.push(link.to_string());
                 next = Some(link.to_string());
@@ -133,7 +163,12 @@ impl Sim {
 
     /// The record, as served over the control plane.
     pub async fn record(&self) -> SimRecord {
-        let response = self.http.get(format!("{}/_sim/record", self.url)).send().await.expect("record");
+        let response = self
+            .http
+            .get(format!("{}/_sim/record", self.url))
+            .send()
+            .await
+            .expect("record");
         assert_eq!(response.status(), 200);
         response.json().await.expect("record json")
     }

@@ -4,3 +4,6 @@ mod chain;
 mod common;
 mod open;
 mod outbox;
+mod prune;
+mod review;
+mod tamper;

@@ -1,0 +1,139 @@
+//! Hot reload: SIGHUP swaps in new rules atomically; a broken new version is rejected, audited,
+//! and the rules in force keep running.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Sim, audit_db};
+
+const NO_MATCH: &str = "\
+rules:
+  - id: high-risk-users
+    description: contain high-risk users
+    source: risky_users
+    match: {risk_level: [low], risk_state: [atRisk]}
+    actions: [revoke_sessions]
+";
+
+const MATCH: &str = "\
+rules:
+  - id: high-risk-users
+    description: contain high-risk users
+    source: risky_users
+    match: {risk_level: [high], risk_state: [atRisk]}
+    actions: [revoke_sessions]
+";
+
+fn hangup(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_rules_and_rejects_a_broken_version() {
+    let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+    let rules = dir.path().join("rules/rules.yaml");
+    std::fs::write(&rules, NO_MATCH).expect("rules");
+    let config = format!(
+        "\
+store:
+  path: audit.db
+rules:
+  files: [rules]
+safety:
+  dry_run: false
+  protected_users: [breakglass@contoso.com]
+polling:
+  interval: 500ms
+  risky_users_mode: listing
+tenants:
+  - tenant_id: 00000000-0000-4000-8000-0000000e2e00
+    authority_url: {url}
+    graph_url: {url}
+    auth: {{client_id: 22222222-2222-4222-8222-222222222222, client_secret: e2e-secret-not-real}}
+    feeds: {{risk_detections: false, sign_ins: false}}
+    quotas:
+      identity_protection_share: 1.0
+",
+        url = sim.url
+    );
+    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_revokd"))
+        .current_dir(dir.path())
+        .args(["run", "--config", "revokd.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon starts");
+    let db_path = dir.path().join("audit.db");
+    wait_for("the first poll", || async {
+        db_path.exists()
+            && sim.record().await["requests"]
+                .as_array()
+                .is_some_and(|r| r.len() > 2)
+    })
+    .await;
+    assert_eq!(revoked(&sim).await, 0, "the first rules match nobody");
+
+    // A broken version is rejected and audited; the daemon keeps running the old rules.
+    std::fs::write(&rules, MATCH.replace("[high]", "[high")).expect("broken rules");
+    hangup(daemon.id());
+    wait_for("the rejected reload", || async {
+        events(&db_path, "reload_failed").await > 0
+    })
+    .await;
+    assert!(
+        daemon.try_wait().expect("status").is_none(),
+        "the daemon is still running"
+    );
+
+    // A valid version is swapped in and acted on.
+    std::fs::write(&rules, MATCH).expect("rules");
+    hangup(daemon.id());
+    wait_for("the reload", || async {
+        events(&db_path, "reload").await > 0
+    })
+    .await;
+    wait_for("the contained users", || async { revoked(&sim).await == 4 }).await;
+
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+async fn revoked(sim: &Sim) -> usize {
+    sim.record().await["actions"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|a| a["status"] == 200).count())
+}
+
+async fn events(db: &std::path::Path, kind: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let pool = audit_db(db).await;
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM daemon_events WHERE kind = ?")
+        .bind(kind)
+        .fetch_one(&pool)
+        .await
+        .unwrap_or((0,));
+    pool.close().await;
+    count.0
+}
