@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::{Sim, audit_db, revokd};
+use support::{HIGH_RISK_RULES, Sim, audit_db, run_once, workspace};
 
 const TENANT: &str = "00000000-0000-4000-8000-0000000e2e00";
 const CONTAINED: [&str; 4] = [
@@ -27,17 +27,6 @@ type AttemptRow = (
     Option<String>,
     String,
 );
-
-const RULES: &str = "\
-rules:
-  - id: high-risk-users
-    description: contain users rated high risk and still at risk
-    source: risky_users
-    match:
-      risk_level: [high]
-      risk_state: [atRisk]
-    actions: [revoke_sessions]
-";
 
 fn config(sim: &Sim, store: &str) -> String {
     format!(
@@ -66,16 +55,9 @@ tenants:
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_contains_exactly_the_intended_users() {
     let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    std::fs::write(dir.path().join("rules/rules.yaml"), RULES).expect("rules");
-    std::fs::write(dir.path().join("revokd.yaml"), config(&sim, "audit.db")).expect("config");
+    let dir = workspace(&config(&sim, "audit.db"), HIGH_RISK_RULES);
 
-    let out = revokd()
-        .current_dir(dir.path())
-        .args(["run", "--once", "--config", "revokd.yaml"])
-        .output()
-        .expect("revokd runs");
+    let out = run_once(dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "revokd run --once failed:\n{stderr}");
 
@@ -204,16 +186,9 @@ async fn run_once_contains_exactly_the_intended_users() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_does_not_act_twice() {
     let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    std::fs::write(dir.path().join("rules/rules.yaml"), RULES).expect("rules");
-    std::fs::write(dir.path().join("revokd.yaml"), config(&sim, "audit.db")).expect("config");
+    let dir = workspace(&config(&sim, "audit.db"), HIGH_RISK_RULES);
     for _ in 0..2 {
-        let out = revokd()
-            .current_dir(dir.path())
-            .args(["run", "--once", "--config", "revokd.yaml"])
-            .output()
-            .expect("revokd runs");
+        let out = run_once(dir.path());
         assert!(
             out.status.success(),
             "{}",

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Sim, audit_db, revokd};
+use support::{HIGH_RISK_RULES, Sim, audit_db, revoked_count, run_once, workspace};
 
 const RULES: &str = "\
 rules:
@@ -32,9 +32,6 @@ struct Setup {
 
 fn setup(overlap: &str) -> Setup {
     let sim = Sim::start("tests/fixtures/feeds-scenario.yaml");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    std::fs::write(dir.path().join("rules/rules.yaml"), RULES).expect("rules");
     let config = format!(
         "\
 store:
@@ -62,17 +59,13 @@ tenants:
 ",
         url = sim.url
     );
-    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config");
+    let dir = workspace(&config, RULES);
     Setup { sim, dir }
 }
 
 impl Setup {
     fn run_once(&self) -> std::process::Output {
-        revokd()
-            .current_dir(self.dir.path())
-            .args(["run", "--once", "--config", "revokd.yaml"])
-            .output()
-            .expect("revokd runs")
+        run_once(self.dir.path())
     }
 
     async fn revoked(&self) -> Vec<String> {
@@ -262,13 +255,6 @@ async fn inject(sim: &Sim, fault: Value) {
 async fn a_failing_tenant_never_stalls_another() {
     let broken = Sim::start("tests/fixtures/feeds-scenario.yaml");
     let healthy = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    std::fs::write(
-        dir.path().join("rules/rules.yaml"),
-        "rules:\n  - id: high-risk-users\n    description: high risk\n    source: risky_users\n    match: {risk_level: [high], risk_state: [atRisk]}\n    actions: [revoke_sessions]\n",
-    )
-    .expect("rules");
     let config = format!(
         "\
 store:
@@ -297,12 +283,8 @@ tenants:
         broken = broken.url,
         healthy = healthy.url
     );
-    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config");
-    let out = revokd()
-        .current_dir(dir.path())
-        .args(["run", "--once", "--config", "revokd.yaml"])
-        .output()
-        .expect("revokd runs");
+    let dir = workspace(&config, HIGH_RISK_RULES);
+    let out = run_once(dir.path());
     assert_eq!(out.status.code(), Some(1), "one tenant failed");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -313,14 +295,11 @@ tenants:
         !stderr.contains("wrong-secret"),
         "the secret is never logged"
     );
-    let record = healthy.record().await;
-    let revoked = record["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter(|a| a["status"] == 200)
-        .count();
-    assert_eq!(revoked, 4, "the healthy tenant contained its users");
+    assert_eq!(
+        revoked_count(&healthy).await,
+        4,
+        "the healthy tenant contained its users"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,13 +311,6 @@ async fn risky_users_falls_back_to_a_full_listing_when_the_window_filter_is_refu
         serde_json::json!({"route": "risky_users", "kind": {"type": "status", "code": 400}}),
     )
     .await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    std::fs::write(
-        dir.path().join("rules/rules.yaml"),
-        "rules:\n  - id: high-risk-users\n    description: high risk\n    source: risky_users\n    match: {risk_level: [high], risk_state: [atRisk]}\n    actions: [revoke_sessions]\n",
-    )
-    .expect("rules");
     let config = format!(
         "\
 store:
@@ -357,12 +329,8 @@ tenants:
 ",
         url = sim.url
     );
-    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config");
-    let out = revokd()
-        .current_dir(dir.path())
-        .args(["run", "--once", "--config", "revokd.yaml"])
-        .output()
-        .expect("revokd runs");
+    let dir = workspace(&config, HIGH_RISK_RULES);
+    let out = run_once(dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -382,13 +350,11 @@ tenants:
         risky.last().expect("a listing").contains("riskState"),
         "{risky:?}"
     );
-    let revoked = record["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter(|a| a["status"] == 200)
-        .count();
-    assert_eq!(revoked, 4, "the listing found every high-risk user");
+    assert_eq!(
+        revoked_count(&sim).await,
+        4,
+        "the listing found every high-risk user"
+    );
 
     let db = audit_db(&dir.path().join("audit.db")).await;
     let mode: (String,) = sqlx::query_as(
@@ -403,13 +369,6 @@ tenants:
 #[tokio::test(flavor = "multi_thread")]
 async fn protected_groups_are_never_actioned_and_an_unreadable_membership_is_held() {
     let sim = Sim::start("tests/fixtures/directory-scenario.yaml");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    std::fs::write(
-        dir.path().join("rules/rules.yaml"),
-        "rules:\n  - id: high-risk-users\n    description: high risk\n    source: risky_users\n    match: {risk_level: [high], risk_state: [atRisk]}\n    actions: [revoke_sessions]\n",
-    )
-    .expect("rules");
     let config = format!(
         "\
 store:
@@ -431,12 +390,8 @@ tenants:
 ",
         url = sim.url
     );
-    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config");
-    let out = revokd()
-        .current_dir(dir.path())
-        .args(["run", "--once", "--config", "revokd.yaml"])
-        .output()
-        .expect("revokd runs");
+    let dir = workspace(&config, HIGH_RISK_RULES);
+    let out = run_once(dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -481,4 +436,111 @@ tenants:
         .filter_map(|a| a["user"].as_str())
         .collect();
     assert_eq!(revoked.len(), 2, "{revoked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_interactive_sign_ins_are_read_from_beta_when_enabled() {
+    let setup = setup("10m");
+    let quiet = "feeds: {risky_users: false, risk_detections: false, sign_ins: true}";
+    let config = std::fs::read_to_string(setup.dir.path().join("revokd.yaml")).expect("config");
+    assert!(config.contains(quiet));
+    std::fs::write(
+        setup.dir.path().join("revokd.yaml"),
+        config.replace(
+            quiet,
+            "feeds: {risky_users: false, risk_detections: false, sign_ins: true, non_interactive_sign_ins: true}",
+        ),
+    )
+    .expect("config");
+    succeeded(&setup.run_once());
+
+    let record = setup.sim.record().await;
+    let beta: Vec<&str> = record["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["path_and_query"].as_str())
+        .filter(|p| p.starts_with("/beta/auditLogs/signIns"))
+        .collect();
+    assert!(!beta.is_empty(), "the beta feed was polled");
+    assert!(beta[0].contains("nonInteractiveUser"), "{beta:?}");
+    let quiet_id = user_ids(&setup, &["quiet@contoso.com"]).await;
+    assert!(
+        setup.revoked().await.contains(&quiet_id[0]),
+        "the refresh-token use was caught"
+    );
+    let db = audit_db(&setup.dir.path().join("audit.db")).await;
+    let source: (String,) = sqlx::query_as(
+        "SELECT source FROM decisions WHERE user_principal_name = 'quiet@contoso.com'",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("decision");
+    assert_eq!(source.0, "non_interactive_sign_ins");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_successful_sign_in_after_containment_is_its_own_event() {
+    let sim = Sim::start("tests/fixtures/post-containment-scenario.yaml");
+    let rules = format!(
+        "{HIGH_RISK_RULES}  - id: signed-in-after-containment
+    description: the attacker holds another credential; disable the account
+    source: post_containment
+    match: {{status: success}}
+    actions: [disable_account]
+"
+    );
+    let config = format!(
+        "\
+store:
+  path: audit.db
+rules:
+  files: [rules]
+safety:
+  dry_run: false
+tenants:
+  - tenant_id: 00000000-0000-4000-8000-0000000c0de0
+    authority_url: {url}
+    graph_url: {url}
+    auth: {{client_id: 77777777-7777-4777-8777-777777777777, client_secret: post-secret-not-real}}
+    feeds: {{risk_detections: false}}
+    quotas:
+      identity_protection_share: 1.0
+      reports: {{requests: 100, per: 1s}}
+",
+        url = sim.url
+    );
+    let dir = workspace(&config, &rules);
+    succeeded(&run_once(dir.path()));
+    assert_eq!(revoked_count(&sim).await, 1, "contained");
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
+    succeeded(&run_once(dir.path()));
+
+    let record = sim.record().await;
+    let disabled = record["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["kind"] == "updateUser" && a["status"] == 204)
+        .count();
+    assert_eq!(
+        disabled, 1,
+        "only the sign-in after containment escalates: {record:#}"
+    );
+    let db = audit_db(&dir.path().join("audit.db")).await;
+    let sources: Vec<(String, String)> =
+        sqlx::query_as("SELECT source, rule_id FROM decisions ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .expect("decisions");
+    assert_eq!(
+        sources,
+        vec![
+            ("risky_users".to_string(), "high-risk-users".to_string()),
+            (
+                "post_containment".to_string(),
+                "signed-in-after-containment".to_string()
+            ),
+        ]
+    );
 }

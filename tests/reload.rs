@@ -6,7 +6,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Sim, audit_db};
+use support::{HIGH_RISK_RULES, Sim, audit_db, revoked_count, workspace};
 
 const NO_MATCH: &str = "\
 rules:
@@ -14,15 +14,6 @@ rules:
     description: contain high-risk users
     source: risky_users
     match: {risk_level: [low], risk_state: [atRisk]}
-    actions: [revoke_sessions]
-";
-
-const MATCH: &str = "\
-rules:
-  - id: high-risk-users
-    description: contain high-risk users
-    source: risky_users
-    match: {risk_level: [high], risk_state: [atRisk]}
     actions: [revoke_sessions]
 ";
 
@@ -48,10 +39,6 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_rules_and_rejects_a_broken_version() {
     let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-    let rules = dir.path().join("rules/rules.yaml");
-    std::fs::write(&rules, NO_MATCH).expect("rules");
     let config = format!(
         "\
 store:
@@ -75,7 +62,8 @@ tenants:
 ",
         url = sim.url
     );
-    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config");
+    let dir = workspace(&config, NO_MATCH);
+    let rules = dir.path().join("rules/rules.yaml");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_revokd"))
         .current_dir(dir.path())
         .args(["run", "--config", "revokd.yaml"])
@@ -91,10 +79,10 @@ tenants:
                 .is_some_and(|r| r.len() > 2)
     })
     .await;
-    assert_eq!(revoked(&sim).await, 0, "the first rules match nobody");
+    assert_eq!(revoked_count(&sim).await, 0, "the first rules match nobody");
 
     // A broken version is rejected and audited; the daemon keeps running the old rules.
-    std::fs::write(&rules, MATCH.replace("[high]", "[high")).expect("broken rules");
+    std::fs::write(&rules, HIGH_RISK_RULES.replace("[high]", "[high")).expect("broken rules");
     hangup(daemon.id());
     wait_for("the rejected reload", || async {
         events(&db_path, "reload_failed").await > 0
@@ -106,22 +94,19 @@ tenants:
     );
 
     // A valid version is swapped in and acted on.
-    std::fs::write(&rules, MATCH).expect("rules");
+    std::fs::write(&rules, HIGH_RISK_RULES).expect("rules");
     hangup(daemon.id());
     wait_for("the reload", || async {
         events(&db_path, "reload").await > 0
     })
     .await;
-    wait_for("the contained users", || async { revoked(&sim).await == 4 }).await;
+    wait_for("the contained users", || async {
+        revoked_count(&sim).await == 4
+    })
+    .await;
 
     let _ = daemon.kill();
     let _ = daemon.wait();
-}
-
-async fn revoked(sim: &Sim) -> usize {
-    sim.record().await["actions"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter(|a| a["status"] == 200).count())
 }
 
 async fn events(db: &std::path::Path, kind: &str) -> i64 {

@@ -68,7 +68,7 @@ fn json_lines_carry_the_whole_explanation() {
     );
     assert!(
         stderr.contains(
-            "replayed 11 record(s) from 2 file(s) against 10 rule(s): 5 decision(s), 1 suppressed"
+            "replayed 11 record(s) from 2 file(s) against 11 rule(s): 5 decision(s), 1 suppressed"
         ),
         "{stderr}"
     );

@@ -50,7 +50,7 @@ fn the_shipped_pack_passes_its_own_tests() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("rule tests: 26 passed, 0 failed"),
+        stdout.contains("rule tests: 28 passed, 0 failed"),
         "{stdout}"
     );
     assert!(!stdout.contains("rules without tests"), "{stdout}");

@@ -77,3 +77,40 @@ pub async fn audit_db(path: &Path) -> sqlx::SqlitePool {
         .await
         .expect("audit database opens")
 }
+
+/// The rule most end-to-end tests run: contain users rated high risk and still at risk.
+pub const HIGH_RISK_RULES: &str = "\
+rules:
+  - id: high-risk-users
+    description: contain users rated high risk and still at risk
+    source: risky_users
+    match: {risk_level: [high], risk_state: [atRisk]}
+    actions: [revoke_sessions]
+";
+
+/// A temporary directory holding `revokd.yaml` and `rules/rules.yaml`.
+pub fn workspace(config: &str, rules: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+    std::fs::write(dir.path().join("rules/rules.yaml"), rules).expect("rules file");
+    std::fs::write(dir.path().join("revokd.yaml"), config).expect("config file");
+    dir
+}
+
+/// `revokd run --once --config revokd.yaml` in `dir`.
+pub fn run_once(dir: &Path) -> std::process::Output {
+    revokd()
+        .current_dir(dir)
+        .args(["run", "--once", "--config", "revokd.yaml"])
+        .output()
+        .expect("revokd runs")
+}
+
+/// How many revokes the simulator answered with 200.
+pub async fn revoked_count(sim: &Sim) -> usize {
+    sim.record().await["actions"].as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|a| a["kind"] == "revokeSignInSessions" && a["status"] == 200)
+            .count()
+    })
+}

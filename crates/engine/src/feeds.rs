@@ -119,6 +119,8 @@ pub struct FeedReport {
     pub held: u64,
     pub suppressed: u64,
     pub duplicates: u64,
+    /// Successful sign-ins by users after revokd contained them.
+    pub post_containment: u64,
     /// Records not evaluated because Identity Protection is still processing them.
     pub processing: u64,
     /// Time slices the window was read in.
@@ -439,8 +441,86 @@ async fn evaluate(
     raw: &serde_json::Value,
     report: &mut FeedReport,
 ) -> Result<(), EngineError> {
-    let tenant_id = client.tenant_id();
     let rule_record = record.as_rule_record();
+    let trigger_key = record.trigger_key();
+    evaluate_as(
+        ctx,
+        client,
+        feed.name(),
+        &trigger_key,
+        &rule_record,
+        raw,
+        report,
+    )
+    .await?;
+    if let FeedRecord::SignIn(sign_in) = record {
+        after_containment(ctx, client, sign_in, raw, report).await?;
+    }
+    Ok(())
+}
+
+/// A successful sign-in by a user whose sessions revokd revoked, made after the revocation took
+/// effect, means the attacker holds another credential or token: it is evaluated again as a
+/// `post_containment` record, for rules that escalate (disable the account, notify). Looked
+/// for only while some rule of that source is loaded.
+async fn after_containment(
+    ctx: &PassContext<'_>,
+    client: &GraphClient,
+    sign_in: &SignIn,
+    raw: &serde_json::Value,
+    report: &mut FeedReport,
+) -> Result<(), EngineError> {
+    let succeeded = sign_in.status.as_ref().and_then(|s| s.error_code) == Some(0);
+    let watched = ctx
+        .rules
+        .rules()
+        .iter()
+        .any(|r| r.enabled && r.source == rules::Source::PostContainment);
+    if !succeeded || !watched {
+        return Ok(());
+    }
+    let Some(contained) = ctx
+        .store
+        .contained_since(client.tenant_id(), &sign_in.user_id)
+        .await?
+    else {
+        return Ok(());
+    };
+    if sign_in.created_date_time <= contained {
+        return Ok(());
+    }
+    warn!(
+        user = sign_in.user_principal_name.as_deref().unwrap_or(&sign_in.user_id),
+        sign_in = %sign_in.id,
+        contained_at = %contained.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "successful sign-in after containment"
+    );
+    report.post_containment += 1;
+    let trigger_key = format!("post_containment:{}", sign_in.id);
+    let record = rules::Record::PostContainment(sign_in);
+    evaluate_as(
+        ctx,
+        client,
+        "post_containment",
+        &trigger_key,
+        &record,
+        raw,
+        report,
+    )
+    .await
+}
+
+/// Evaluates one record as `source` and records a decision for every match.
+async fn evaluate_as(
+    ctx: &PassContext<'_>,
+    client: &GraphClient,
+    source: &str,
+    trigger_key: &str,
+    rule_record: &rules::Record<'_>,
+    raw: &serde_json::Value,
+    report: &mut FeedReport,
+) -> Result<(), EngineError> {
+    let tenant_id = client.tenant_id();
     let user_id = rule_record.user_id();
     let facts = match user_id {
         Some(id) if ctx.rules.reads_user(rule_record.source()) => {
@@ -461,7 +541,7 @@ async fn evaluate(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         ctx.rules
-            .evaluate_with(&rule_record, facts.as_deref(), &mut windows)
+            .evaluate_with(rule_record, facts.as_deref(), &mut windows)
     };
     if matches.is_empty() {
         return Ok(());
@@ -474,7 +554,6 @@ async fn evaluate(
         user_id,
         user_principal_name: rule_record.user_principal_name(),
     };
-    let trigger_key = record.trigger_key();
     for m in matches {
         report.matches += 1;
         let now = Utc::now();
@@ -499,8 +578,8 @@ async fn evaluate(
         };
         let decision = NewDecision {
             tenant_id: tenant_id.to_string(),
-            source: feed.name().to_string(),
-            trigger_key: trigger_key.clone(),
+            source: source.to_string(),
+            trigger_key: trigger_key.to_string(),
             rule_id: m.rule.id.clone(),
             rule_hash: m.rule.hash.clone(),
             user_id: user_id.to_string(),

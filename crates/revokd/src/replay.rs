@@ -45,12 +45,17 @@ pub struct ReplayArgs {
     json: bool,
 }
 
-/// The feeds, as `--source` names them.
+/// The feeds, as `--source` names them; the rule files' spellings (`sign_ins`) work too.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FeedArg {
+    #[value(alias = "risky_users")]
     RiskyUsers,
+    #[value(alias = "risk_detections")]
     RiskDetections,
+    #[value(alias = "sign_ins")]
     SignIns,
+    #[value(alias = "post_containment")]
+    PostContainment,
 }
 
 impl From<FeedArg> for Source {
@@ -59,6 +64,7 @@ impl From<FeedArg> for Source {
             FeedArg::RiskyUsers => Source::RiskyUsers,
             FeedArg::RiskDetections => Source::RiskDetections,
             FeedArg::SignIns => Source::SignIns,
+            FeedArg::PostContainment => Source::PostContainment,
         }
     }
 }

@@ -60,7 +60,7 @@ enum Fold {
     IgnoreCase,
 }
 
-use Source::{RiskDetections as D, RiskyUsers as U, SignIns as S};
+use Source::{PostContainment as P, RiskDetections as D, RiskyUsers as U, SignIns as S};
 
 impl MatchKey {
     const EVERY: [MatchKey; 16] = [
@@ -112,13 +112,13 @@ impl MatchKey {
     /// The sources whose records have the field this key reads.
     fn sources(self) -> &'static [Source] {
         match self {
-            MatchKey::All | MatchKey::RiskLevel | MatchKey::RiskState => &[U, D, S],
-            MatchKey::MinRiskLevel | MatchKey::UserPrincipalName => &[U, D, S],
+            MatchKey::All | MatchKey::RiskLevel | MatchKey::RiskState => &[U, D, S, P],
+            MatchKey::MinRiskLevel | MatchKey::UserPrincipalName => &[U, D, S, P],
             MatchKey::RiskDetail | MatchKey::IsProcessing => &[U],
             MatchKey::RiskEventType | MatchKey::DetectionTimingType => &[D],
-            MatchKey::IpAddress | MatchKey::Country => &[D, S],
-            MatchKey::AppId | MatchKey::AppDisplayName | MatchKey::Status => &[S],
-            MatchKey::RiskLevelDuringSignIn | MatchKey::RiskLevelAggregated => &[S],
+            MatchKey::IpAddress | MatchKey::Country => &[D, S, P],
+            MatchKey::AppId | MatchKey::AppDisplayName | MatchKey::Status => &[S, P],
+            MatchKey::RiskLevelDuringSignIn | MatchKey::RiskLevelAggregated => &[S, P],
         }
     }
 
@@ -163,7 +163,7 @@ impl MatchKey {
         Some(match self {
             MatchKey::All => return None,
             MatchKey::RiskLevel => Field::RiskLevel,
-            MatchKey::MinRiskLevel if source == S => Field::RiskLevelAggregated,
+            MatchKey::MinRiskLevel if source.is_sign_in() => Field::RiskLevelAggregated,
             MatchKey::MinRiskLevel => Field::RiskLevel,
             MatchKey::RiskState => Field::RiskState,
             MatchKey::RiskDetail => Field::RiskDetail,
@@ -356,7 +356,7 @@ impl Condition {
         // A sign-in's aggregated level is absent or hidden without an Identity Protection
         // licence; the level during sign-in is then the best evidence there is.
         let unusable = !matches!(&value, Value::String(l) if l != "hidden");
-        if self.key == MatchKey::MinRiskLevel && source == S && unusable {
+        if self.key == MatchKey::MinRiskLevel && source.is_sign_in() && unusable {
             let fallback = Field::RiskLevelDuringSignIn;
             return (fallback.wire_name(), record.field(fallback));
         }

@@ -14,6 +14,9 @@ pub enum Record<'a> {
     RiskDetection(&'a RiskDetection),
     /// An entry of `/auditLogs/signIns`.
     SignIn(&'a SignIn),
+    /// A successful sign-in by a user revokd contained, made after the revocation took
+    /// effect: seen only by `post_containment` rules.
+    PostContainment(&'a SignIn),
 }
 
 impl Record<'_> {
@@ -23,6 +26,7 @@ impl Record<'_> {
             Record::RiskyUser(_) => Source::RiskyUsers,
             Record::RiskDetection(_) => Source::RiskDetections,
             Record::SignIn(_) => Source::SignIns,
+            Record::PostContainment(_) => Source::PostContainment,
         }
     }
 
@@ -32,7 +36,7 @@ impl Record<'_> {
             // A riskyUser's id is the user's object id.
             Record::RiskyUser(u) => Some(u.id.as_str()),
             Record::RiskDetection(d) => d.user_id.as_deref(),
-            Record::SignIn(s) => Some(s.user_id.as_str()),
+            Record::SignIn(s) | Record::PostContainment(s) => Some(s.user_id.as_str()),
         };
         id.filter(|id| !id.is_empty())
     }
@@ -42,7 +46,7 @@ impl Record<'_> {
         match self {
             Record::RiskyUser(u) => u.user_principal_name.as_deref(),
             Record::RiskDetection(d) => d.user_principal_name.as_deref(),
-            Record::SignIn(s) => s.user_principal_name.as_deref(),
+            Record::SignIn(s) | Record::PostContainment(s) => s.user_principal_name.as_deref(),
         }
     }
 
@@ -52,7 +56,7 @@ impl Record<'_> {
         match self {
             Record::RiskyUser(u) => risky_user_field(u, field),
             Record::RiskDetection(d) => risk_detection_field(d, field),
-            Record::SignIn(s) => sign_in_field(s, field),
+            Record::SignIn(s) | Record::PostContainment(s) => sign_in_field(s, field),
         }
     }
 }
@@ -165,6 +169,8 @@ pub enum OwnedRecord {
     RiskDetection(Box<RiskDetection>),
     /// An entry of `/auditLogs/signIns` (boxed: several times larger).
     SignIn(Box<SignIn>),
+    /// A sign-in read as a `post_containment` record (boxed: several times larger).
+    PostContainment(Box<SignIn>),
 }
 
 impl OwnedRecord {
@@ -181,6 +187,9 @@ impl OwnedRecord {
                 OwnedRecord::RiskDetection(Box::new(serde_json::from_value(value)?))
             }
             Source::SignIns => OwnedRecord::SignIn(Box::new(serde_json::from_value(value)?)),
+            Source::PostContainment => {
+                OwnedRecord::PostContainment(Box::new(serde_json::from_value(value)?))
+            }
         })
     }
 
@@ -190,6 +199,7 @@ impl OwnedRecord {
             OwnedRecord::RiskyUser(r) => Record::RiskyUser(r),
             OwnedRecord::RiskDetection(r) => Record::RiskDetection(r),
             OwnedRecord::SignIn(r) => Record::SignIn(r),
+            OwnedRecord::PostContainment(r) => Record::PostContainment(r),
         }
     }
 
@@ -198,7 +208,7 @@ impl OwnedRecord {
         match self {
             OwnedRecord::RiskyUser(r) => &r.id,
             OwnedRecord::RiskDetection(r) => &r.id,
-            OwnedRecord::SignIn(r) => &r.id,
+            OwnedRecord::SignIn(r) | OwnedRecord::PostContainment(r) => &r.id,
         }
     }
 
@@ -208,7 +218,7 @@ impl OwnedRecord {
         match self {
             OwnedRecord::RiskyUser(r) => r.risk_last_updated_date_time,
             OwnedRecord::RiskDetection(r) => r.detected_date_time.or(r.activity_date_time),
-            OwnedRecord::SignIn(r) => Some(r.created_date_time),
+            OwnedRecord::SignIn(r) | OwnedRecord::PostContainment(r) => Some(r.created_date_time),
         }
     }
 }

@@ -22,19 +22,37 @@ pub enum Source {
     RiskDetections,
     /// `/auditLogs/signIns`.
     SignIns,
+    /// A successful sign-in (from `/auditLogs/signIns`) by a user whose sessions revokd
+    /// revoked, created after the revocation took effect: the engine evaluates such a sign-in
+    /// a second time as this source, because it means the attacker holds another credential
+    /// or token.
+    PostContainment,
 }
 
 impl Source {
     /// Every source, in documentation order.
-    pub const ALL: [Source; 3] = [Source::RiskyUsers, Source::RiskDetections, Source::SignIns];
+    pub const ALL: [Source; 4] = [
+        Source::RiskyUsers,
+        Source::RiskDetections,
+        Source::SignIns,
+        Source::PostContainment,
+    ];
 
-    /// The name rule files and the audit use: `risky_users`, `risk_detections`, `sign_ins`.
+    /// The name rule files and the audit use: `risky_users`, `risk_detections`, `sign_ins`,
+    /// `post_containment`.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::RiskyUsers => "risky_users",
             Source::RiskDetections => "risk_detections",
             Source::SignIns => "sign_ins",
+            Source::PostContainment => "post_containment",
         }
+    }
+
+    /// Whether the source's records are sign-ins: `sign_ins` and `post_containment` rules
+    /// read the same fields.
+    pub fn is_sign_in(self) -> bool {
+        matches!(self, Source::SignIns | Source::PostContainment)
     }
 }
 

@@ -376,6 +376,7 @@ fn subject(record: &Record<'_>) -> String {
         Source::RiskyUsers => "risky user",
         Source::RiskDetections => "risk detection of",
         Source::SignIns => "sign-in of",
+        Source::PostContainment => "post-containment sign-in of",
     };
     let who = record
         .user_principal_name()

@@ -5,7 +5,7 @@ use graph::models::{RiskDetection, RiskyUser, SignIn};
 use rules::{ActionKind, Expect, Mode, Record, RuleSet, Source, SourceFile, compile};
 use serde_json::Value;
 
-const PACK: [(&str, &str); 2] = [
+const PACK: [(&str, &str); 3] = [
     (
         "config/rules/identity-protection.yaml",
         include_str!("../../../config/rules/identity-protection.yaml"),
@@ -13,6 +13,10 @@ const PACK: [(&str, &str); 2] = [
     (
         "config/rules/sign-ins.yaml",
         include_str!("../../../config/rules/sign-ins.yaml"),
+    ),
+    (
+        "config/rules/post-containment.yaml",
+        include_str!("../../../config/rules/post-containment.yaml"),
     ),
 ];
 
@@ -65,6 +69,11 @@ fn the_pack_has_the_documented_rules() {
             ("password-spray-success", Source::SignIns, Mode::DryRun),
             ("failures-then-success", Source::SignIns, Mode::DryRun),
             ("impossible-travel", Source::SignIns, Mode::DryRun),
+            (
+                "post-containment-sign-in",
+                Source::PostContainment,
+                Mode::DryRun
+            ),
         ]
     );
     // The demo and the end-to-end tests rely on this one as it is.
@@ -143,4 +152,35 @@ fn only_a_successful_sign_in_from_the_bad_network_is_recorded() {
         matched(&set, &Record::SignIn(&from_bad_network)),
         ["suspicious-ip-sign-in"]
     );
+}
+
+#[test]
+fn a_successful_sign_in_after_containment_escalates_to_disable_and_notify() {
+    let set = pack();
+    let rule = set
+        .get("post-containment-sign-in")
+        .expect("post-containment-sign-in");
+    assert_eq!(
+        rule.actions,
+        [ActionKind::Notify, ActionKind::DisableAccount]
+    );
+    assert_eq!(rule.severity, rules::Severity::Critical);
+    assert_eq!(rule.tags, ["attack.t1078", "attack.t1550"]);
+
+    let mut sign_in: SignIn = first_record(include_str!(
+        "fixtures/signins-list.beta.example2.response.json"
+    ));
+    sign_in.status = serde_json::from_str(r#"{"errorCode": 0}"#).ok();
+    // The same sign-in, seen by the post-containment rule only when the engine says the user
+    // was contained before it.
+    assert!(!matched(&set, &Record::SignIn(&sign_in)).contains(&rule.id));
+    assert_eq!(
+        matched(&set, &Record::PostContainment(&sign_in)),
+        ["post-containment-sign-in"]
+    );
+    sign_in.status = serde_json::from_str(r#"{"errorCode": 50126}"#).ok();
+    assert!(matched(&set, &Record::PostContainment(&sign_in)).is_empty());
+    // The docs sample's `"status": {}` is no evidence of success.
+    sign_in.status = serde_json::from_str("{}").ok();
+    assert!(matched(&set, &Record::PostContainment(&sign_in)).is_empty());
 }

@@ -95,7 +95,7 @@ fn bad_header_values_name_the_valid_ones() {
             "rules:\n  - id: a\n    source: risky_user\n    match: {all: true}\n    actions: [notify]\n  - id: b\n    source: sign_ins\n    match: {all: true}\n    actions: [revoke]\n  - id: c\n    source: sign_ins\n    match: {all: true}\n    actions: [notify]\n    cooldown: soon\n  - id: d\n    source: sign_ins\n    match: {all: true}\n    actions: [notify]\n    enabled: yes\n",
         )],
         "\
-h.yaml:3:13: unknown source `risky_user`, expected one of: risky_users, risk_detections, sign_ins
+h.yaml:3:13: unknown source `risky_user`, expected one of: risky_users, risk_detections, sign_ins, post_containment
 h.yaml:9:15: unknown action `revoke`, expected one of: revoke_sessions, confirm_compromised, disable_account, notify
 h.yaml:14:15: invalid value: string \"soon\", expected a duration
 h.yaml:19:14: invalid type: string \"yes\", expected a boolean

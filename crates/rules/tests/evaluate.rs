@@ -26,6 +26,7 @@ fn outcome(set: &RuleSet, record: Value) -> Option<Explanation> {
         rules::Source::RiskyUsers => set.evaluate(&Record::RiskyUser(&parse(record))),
         rules::Source::RiskDetections => set.evaluate(&Record::RiskDetection(&parse(record))),
         rules::Source::SignIns => set.evaluate(&Record::SignIn(&parse(record))),
+        rules::Source::PostContainment => set.evaluate(&Record::PostContainment(&parse(record))),
     };
     matches.into_iter().map(|m| m.explanation).next()
 }

@@ -33,6 +33,7 @@
 //! - `model`: the public types the engine passes in and gets back.
 //! - `outbox`: decisions, actions, attempts, outcomes, resume scan, cooldown, `contained`.
 //! - `containment`: the blast-radius breaker, held actions and their release, revoke read-backs.
+//! - `contained`: when a user's containment took effect, for post-containment sign-ins.
 //! - `cursors`: feed watermarks.
 //! - `daemon`: lifecycle events.
 //! - `audit`: the hash chain, writing entries, `verify_chain` and `check_head`.
@@ -44,6 +45,7 @@
 //! The schema is in `migrations/` at the repository root.
 
 mod audit;
+mod contained;
 mod containment;
 mod cursors;
 mod daemon;

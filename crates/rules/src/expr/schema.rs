@@ -78,7 +78,7 @@ impl Root {
             (Root::User, _)
                 | (Root::RiskyUser, Source::RiskyUsers)
                 | (Root::RiskDetection, Source::RiskDetections)
-                | (Root::SignIn, Source::SignIns)
+                | (Root::SignIn, Source::SignIns | Source::PostContainment)
         )
     }
 
@@ -87,7 +87,7 @@ impl Root {
         match source {
             Source::RiskyUsers => Root::RiskyUser,
             Source::RiskDetections => Root::RiskDetection,
-            Source::SignIns => Root::SignIn,
+            Source::SignIns | Source::PostContainment => Root::SignIn,
         }
     }
 }
@@ -409,7 +409,7 @@ pub(crate) fn read<'a>(field: FieldId, input: Input<'a>) -> Option<Val<'a>> {
     match (&field.def().read, input.record) {
         (Reader::RiskyUser(f), Record::RiskyUser(u)) => f(u),
         (Reader::RiskDetection(f), Record::RiskDetection(d)) => f(d),
-        (Reader::SignIn(f), Record::SignIn(si)) => f(si),
+        (Reader::SignIn(f), Record::SignIn(si) | Record::PostContainment(si)) => f(si),
         (Reader::User(f), _) => f(input.user?),
         _ => None,
     }
