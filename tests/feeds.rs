@@ -330,12 +330,7 @@ tenants:
         url = sim.url
     );
     let dir = workspace(&config, HIGH_RISK_RULES);
-    let out = run_once(dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&run_once(dir.path()));
 
     let record = sim.record().await;
     let risky: Vec<&str> = record["requests"]
@@ -391,12 +386,7 @@ tenants:
         url = sim.url
     );
     let dir = workspace(&config, HIGH_RISK_RULES);
-    let out = run_once(dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&run_once(dir.path()));
 
     let db = audit_db(&dir.path().join("audit.db")).await;
     let modes: Vec<(String, String, Option<String>)> = sqlx::query_as(

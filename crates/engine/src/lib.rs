@@ -1,13 +1,16 @@
 //! The daemon's engine: wires Graph, rules and the store into the containment pipeline.
 //!
 //! It owns the configuration and its loading, the feed pollers, the safety gate between rule
-//! matches and the outbox, the executor that drains the outbox, and the run loop with its
-//! shutdown. It does not speak HTTP itself (only through `graph`), holds no SQL (only through
-//! `store`), evaluates no rule logic (only through `rules`) and knows nothing of the CLI.
+//! matches and the outbox, the executor that drains the outbox, the run loop with its shutdown,
+//! and rule reloads. It speaks to Microsoft only through `graph` (its own HTTP client posts to
+//! the operator's webhooks, in `notify`), holds no SQL (only through `store`), evaluates no rule
+//! logic (only through `rules`) and knows nothing of the CLI.
 //!
 //! Layout:
 //! - [`config`]: typed config sections, defaults, loading with `file:line:col` errors.
-//! - [`feeds`]: one pass over a feed's window: fetch, evaluate, record, move the cursor.
+//! - [`feeds`]: one pass over a feed's window: fetch, evaluate, record, move the cursor;
+//!   post-containment sign-ins.
+//! - [`directory`]: user attributes and group memberships for `user.*` and protected groups.
 //! - [`safety`]: protected principals, dry-run, cooldowns, the blast-radius breaker.
 //! - [`executor`]: the outbox drain with audited attempts, retries, batching and read-backs.
 //! - [`notify`]: webhook sinks for alerts and the `notify` rule action.
