@@ -534,3 +534,66 @@ tenants:
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_read_the_users_directory_attributes() {
+    let sim = Sim::start("tests/fixtures/directory-scenario.yaml");
+    let rules = "\
+rules:
+  - id: sales-risky-users
+    description: high-risk users of the Sales department
+    source: risky_users
+    condition: riskyUser.riskLevel == 'high' && user.department == 'Sales'
+    actions: [revoke_sessions]
+";
+    let config = format!(
+        "\
+store:
+  path: audit.db
+rules:
+  files: [rules]
+safety:
+  dry_run: false
+executor:
+  max_attempts: 2
+  base_delay: 10ms
+tenants:
+  - tenant_id: 00000000-0000-4000-8000-0000000d1e00
+    authority_url: {url}
+    graph_url: {url}
+    auth: {{client_id: 66666666-6666-4666-8666-666666666666, client_secret: directory-secret-not-real}}
+    feeds: {{risk_detections: false, sign_ins: false}}
+",
+        url = sim.url
+    );
+    let dir = workspace(&config, rules);
+    succeeded(&run_once(dir.path()));
+    let db = audit_db(&dir.path().join("audit.db")).await;
+    let decided: Vec<(String, String)> =
+        sqlx::query_as("SELECT user_principal_name, explanation_json FROM decisions")
+            .fetch_all(&db)
+            .await
+            .expect("decisions");
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert_eq!(decided[0].0, "bob@contoso.com");
+    assert!(
+        decided[0].1.contains("Sales"),
+        "the explanation shows the value: {}",
+        decided[0].1
+    );
+    let lookups = sim.record().await["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| {
+            r["path_and_query"].as_str().is_some_and(|p| {
+                p.starts_with("/v1.0/users/") && (p.contains("$select") || p.contains("%24select"))
+            })
+        })
+        .count();
+    assert!(
+        lookups >= 3,
+        "each risky user was looked up once: {lookups}"
+    );
+    assert_eq!(revoked_count(&sim).await, 1);
+}
