@@ -622,6 +622,11 @@ impl GraphClient {
             let latency = clock.elapsed();
             debug!(status, latency_ms = latency.as_millis(), "graph answered");
             if !(200..300).contains(&status) {
+                if status == 429 {
+                    // Graph throttles the app, not the call: hold the whole class.
+                    let pause = retry_after.unwrap_or(self.inner.retry.base_delay);
+                    self.inner.limiter.pause(request.class, pause);
+                }
                 return Err(http_error(request, status, request_id, retry_after, &body));
             }
             let meta = CallMeta {

@@ -167,6 +167,9 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<D
 pub struct TenantLimiter {
     clock: TokioClock,
     limiters: [Limiter; 4],
+    /// Per class, no request starts before this instant: set when Graph throttles the class,
+    /// so every caller of the tenant slows down together, not only the one that got the 429.
+    paused_until: [std::sync::Mutex<Option<tokio::time::Instant>>; 4],
 }
 
 impl TenantLimiter {
@@ -183,14 +186,36 @@ impl TenantLimiter {
                 .allow_burst(NonZeroU32::MIN);
             RateLimiter::direct_with_clock(quota, clock.clone())
         });
-        Self { clock, limiters }
+        Self {
+            clock,
+            limiters,
+            paused_until: Default::default(),
+        }
     }
 
     /// Waits until a call of this class may go out, and takes its slot.
     pub async fn acquire(&self, class: QuotaClass) {
+        let paused = *self.paused_until[class.index()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = paused {
+            tokio::time::sleep_until(until).await;
+        }
         let limiter = &self.limiters[class.index()];
         while let Err(not_until) = limiter.check() {
             tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        }
+    }
+
+    /// Holds every request of `class` for `pause` (Graph throttled it): the Retry-After Graph
+    /// sent, or, where it sends none (identity protection), a backoff. Pauses only extend.
+    pub fn pause(&self, class: QuotaClass, pause: Duration) {
+        let until = tokio::time::Instant::now() + pause;
+        let mut slot = self.paused_until[class.index()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none_or(|current| current < until) {
+            *slot = Some(until);
         }
     }
 }
@@ -205,6 +230,24 @@ impl fmt::Debug for TenantLimiter {
 mod tests {
     use super::*;
     use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_caller_of_the_class_only() {
+        let limiter = TenantLimiter::new(&QuotaLimits::default());
+        limiter.pause(QuotaClass::IdentityProtection, Duration::from_secs(3));
+        limiter.pause(QuotaClass::IdentityProtection, Duration::from_secs(1));
+        let start = Instant::now();
+        limiter.acquire(QuotaClass::Reports).await;
+        assert!(
+            start.elapsed() < Duration::from_millis(10),
+            "other classes go on"
+        );
+        limiter.acquire(QuotaClass::IdentityProtection).await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(3),
+            "a shorter pause does not shorten it"
+        );
+    }
 
     fn limits_with(class: QuotaClass, limit: QuotaLimit) -> QuotaLimits {
         let mut limits = QuotaLimits::default();
