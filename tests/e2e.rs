@@ -6,9 +6,8 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::{HIGH_RISK_RULES, Sim, audit_db, run_once, workspace};
+use support::{E2E_APP, HIGH_RISK_RULES, Sim, audit_db, one_tenant_config, run_once, workspace};
 
-const TENANT: &str = "00000000-0000-4000-8000-0000000e2e00";
 const CONTAINED: [&str; 4] = [
     "a0000000-0000-4000-8000-000000000001",
     "a0000000-0000-4000-8000-000000000002",
@@ -28,34 +27,20 @@ type AttemptRow = (
     String,
 );
 
-fn config(sim: &Sim, store: &str) -> String {
-    format!(
-        "\
-store:
-  path: {store}
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-  protected_users: [BreakGlass@contoso.com]
-executor:
-  base_delay: 50ms
-tenants:
-  - tenant_id: {TENANT}
-    authority_url: {url}
-    graph_url: {url}
-    auth:
-      client_id: 22222222-2222-4222-8222-222222222222
-      client_secret: e2e-secret-not-real
-",
-        url = sim.url
+/// Enforcing, with the break-glass account protected (written in another case than the scenario's).
+fn config(sim: &Sim) -> String {
+    one_tenant_config(
+        sim,
+        &E2E_APP,
+        "safety:\n  dry_run: false\n  protected_users: [BreakGlass@contoso.com]\nexecutor:\n  base_delay: 50ms\n",
+        "",
     )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_contains_exactly_the_intended_users() {
     let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let dir = workspace(&config(&sim, "audit.db"), HIGH_RISK_RULES);
+    let dir = workspace(&config(&sim), HIGH_RISK_RULES);
 
     let out = run_once(dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -186,7 +171,7 @@ async fn run_once_contains_exactly_the_intended_users() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_does_not_act_twice() {
     let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let dir = workspace(&config(&sim, "audit.db"), HIGH_RISK_RULES);
+    let dir = workspace(&config(&sim), HIGH_RISK_RULES);
     for _ in 0..2 {
         let out = run_once(dir.path());
         assert!(

@@ -7,7 +7,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{HIGH_RISK_RULES, Sim, audit_db, revoked_count, run_once, workspace};
+use support::{
+    DIRECTORY_APP, E2E_APP, FEEDS_APP, HIGH_RISK_RULES, POST_CONTAINMENT_APP, Sim, audit_db,
+    one_tenant_config, revoked_count, run_once, workspace,
+};
 
 const RULES: &str = "\
 rules:
@@ -32,32 +35,13 @@ struct Setup {
 
 fn setup(overlap: &str) -> Setup {
     let sim = Sim::start("tests/fixtures/feeds-scenario.yaml");
-    let config = format!(
-        "\
-store:
-  path: audit.db
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-polling:
-  overlap: {overlap}
-executor:
-  base_delay: 10ms
-  max_delay: 50ms
-  max_attempts: 3
-tenants:
-  - tenant_id: 00000000-0000-4000-8000-00000000fee0
-    authority_url: {url}
-    graph_url: {url}
-    auth:
-      client_id: 33333333-3333-4333-8333-333333333333
-      client_secret: feeds-secret-not-real
-    feeds: {{risky_users: false, risk_detections: false, sign_ins: true}}
-    quotas:
-      reports: {{requests: 100, per: 1s}}
-",
-        url = sim.url
+    let config = one_tenant_config(
+        &sim,
+        &FEEDS_APP,
+        &format!(
+            "safety:\n  dry_run: false\npolling:\n  overlap: {overlap}\nexecutor:\n  base_delay: 10ms\n  max_delay: 50ms\n  max_attempts: 3\n"
+        ),
+        "feeds: {risky_users: false, risk_detections: false, sign_ins: true}\nquotas:\n  reports: {requests: 100, per: 1s}",
     );
     let dir = workspace(&config, RULES);
     Setup { sim, dir }
@@ -311,23 +295,11 @@ async fn risky_users_falls_back_to_a_full_listing_when_the_window_filter_is_refu
         serde_json::json!({"route": "risky_users", "kind": {"type": "status", "code": 400}}),
     )
     .await;
-    let config = format!(
-        "\
-store:
-  path: audit.db
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-  protected_users: [breakglass@contoso.com]
-tenants:
-  - tenant_id: 00000000-0000-4000-8000-0000000e2e00
-    authority_url: {url}
-    graph_url: {url}
-    auth: {{client_id: 22222222-2222-4222-8222-222222222222, client_secret: e2e-secret-not-real}}
-    feeds: {{risk_detections: false, sign_ins: false}}
-",
-        url = sim.url
+    let config = one_tenant_config(
+        &sim,
+        &E2E_APP,
+        "safety:\n  dry_run: false\n  protected_users: [breakglass@contoso.com]\n",
+        "feeds: {risk_detections: false, sign_ins: false}",
     );
     let dir = workspace(&config, HIGH_RISK_RULES);
     succeeded(&run_once(dir.path()));
@@ -364,26 +336,11 @@ tenants:
 #[tokio::test(flavor = "multi_thread")]
 async fn protected_groups_are_never_actioned_and_an_unreadable_membership_is_held() {
     let sim = Sim::start("tests/fixtures/directory-scenario.yaml");
-    let config = format!(
-        "\
-store:
-  path: audit.db
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-  protected_groups: [tier 0 admins]
-executor:
-  max_attempts: 2
-  base_delay: 10ms
-tenants:
-  - tenant_id: 00000000-0000-4000-8000-0000000d1e00
-    authority_url: {url}
-    graph_url: {url}
-    auth: {{client_id: 66666666-6666-4666-8666-666666666666, client_secret: directory-secret-not-real}}
-    feeds: {{risk_detections: false, sign_ins: false}}
-",
-        url = sim.url
+    let config = one_tenant_config(
+        &sim,
+        &DIRECTORY_APP,
+        "safety:\n  dry_run: false\n  protected_groups: [tier 0 admins]\nexecutor:\n  max_attempts: 2\n  base_delay: 10ms\n",
+        "feeds: {risk_detections: false, sign_ins: false}",
     );
     let dir = workspace(&config, HIGH_RISK_RULES);
     succeeded(&run_once(dir.path()));
@@ -480,25 +437,11 @@ async fn a_successful_sign_in_after_containment_is_its_own_event() {
     actions: [disable_account]
 "
     );
-    let config = format!(
-        "\
-store:
-  path: audit.db
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-tenants:
-  - tenant_id: 00000000-0000-4000-8000-0000000c0de0
-    authority_url: {url}
-    graph_url: {url}
-    auth: {{client_id: 77777777-7777-4777-8777-777777777777, client_secret: post-secret-not-real}}
-    feeds: {{risk_detections: false}}
-    quotas:
-      identity_protection_share: 1.0
-      reports: {{requests: 100, per: 1s}}
-",
-        url = sim.url
+    let config = one_tenant_config(
+        &sim,
+        &POST_CONTAINMENT_APP,
+        "safety:\n  dry_run: false\n",
+        "feeds: {risk_detections: false}\nquotas:\n  identity_protection_share: 1.0\n  reports: {requests: 100, per: 1s}",
     );
     let dir = workspace(&config, &rules);
     succeeded(&run_once(dir.path()));
@@ -546,25 +489,11 @@ rules:
     condition: riskyUser.riskLevel == 'high' && user.department == 'Sales'
     actions: [revoke_sessions]
 ";
-    let config = format!(
-        "\
-store:
-  path: audit.db
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-executor:
-  max_attempts: 2
-  base_delay: 10ms
-tenants:
-  - tenant_id: 00000000-0000-4000-8000-0000000d1e00
-    authority_url: {url}
-    graph_url: {url}
-    auth: {{client_id: 66666666-6666-4666-8666-666666666666, client_secret: directory-secret-not-real}}
-    feeds: {{risk_detections: false, sign_ins: false}}
-",
-        url = sim.url
+    let config = one_tenant_config(
+        &sim,
+        &DIRECTORY_APP,
+        "safety:\n  dry_run: false\nexecutor:\n  max_attempts: 2\n  base_delay: 10ms\n",
+        "feeds: {risk_detections: false, sign_ins: false}",
     );
     let dir = workspace(&config, rules);
     succeeded(&run_once(dir.path()));

@@ -6,7 +6,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{HIGH_RISK_RULES, Sim, audit_db, revoked_count, workspace};
+use support::{
+    E2E_APP, HIGH_RISK_RULES, Sim, audit_db, one_tenant_config, revoked_count, workspace,
+};
 
 const NO_MATCH: &str = "\
 rules:
@@ -39,28 +41,11 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_rules_and_rejects_a_broken_version() {
     let sim = Sim::start("tests/fixtures/e2e-scenario.yaml");
-    let config = format!(
-        "\
-store:
-  path: audit.db
-rules:
-  files: [rules]
-safety:
-  dry_run: false
-  protected_users: [breakglass@contoso.com]
-polling:
-  interval: 500ms
-  risky_users_mode: listing
-tenants:
-  - tenant_id: 00000000-0000-4000-8000-0000000e2e00
-    authority_url: {url}
-    graph_url: {url}
-    auth: {{client_id: 22222222-2222-4222-8222-222222222222, client_secret: e2e-secret-not-real}}
-    feeds: {{risk_detections: false, sign_ins: false}}
-    quotas:
-      identity_protection_share: 1.0
-",
-        url = sim.url
+    let config = one_tenant_config(
+        &sim,
+        &E2E_APP,
+        "safety:\n  dry_run: false\n  protected_users: [breakglass@contoso.com]\npolling:\n  interval: 500ms\n  risky_users_mode: listing\n",
+        "feeds: {risk_detections: false, sign_ins: false}\nquotas:\n  identity_protection_share: 1.0",
     );
     let dir = workspace(&config, NO_MATCH);
     let rules = dir.path().join("rules/rules.yaml");

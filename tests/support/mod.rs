@@ -114,3 +114,52 @@ pub async fn revoked_count(sim: &Sim) -> usize {
             .count()
     })
 }
+
+/// The app registration a scenario's simulator accepts.
+pub struct App {
+    pub tenant_id: &'static str,
+    pub client_id: &'static str,
+    pub client_secret: &'static str,
+}
+
+/// tests/fixtures/e2e-scenario.yaml
+pub const E2E_APP: App = App {
+    tenant_id: "00000000-0000-4000-8000-0000000e2e00",
+    client_id: "22222222-2222-4222-8222-222222222222",
+    client_secret: "e2e-secret-not-real",
+};
+
+/// tests/fixtures/feeds-scenario.yaml
+pub const FEEDS_APP: App = App {
+    tenant_id: "00000000-0000-4000-8000-00000000fee0",
+    client_id: "33333333-3333-4333-8333-333333333333",
+    client_secret: "feeds-secret-not-real",
+};
+
+/// tests/fixtures/directory-scenario.yaml
+pub const DIRECTORY_APP: App = App {
+    tenant_id: "00000000-0000-4000-8000-0000000d1e00",
+    client_id: "66666666-6666-4666-8666-666666666666",
+    client_secret: "directory-secret-not-real",
+};
+
+/// tests/fixtures/post-containment-scenario.yaml
+pub const POST_CONTAINMENT_APP: App = App {
+    tenant_id: "00000000-0000-4000-8000-0000000c0de0",
+    client_id: "77777777-7777-4777-8777-777777777777",
+    client_secret: "post-secret-not-real",
+};
+
+/// A config with the store at `audit.db`, the rules in `rules/`, and one tenant served by
+/// `sim`. `sections` is YAML for the other top-level sections (safety, polling, executor);
+/// `tenant` is YAML for the tenant's other keys (feeds, quotas).
+pub fn one_tenant_config(sim: &Sim, app: &App, sections: &str, tenant: &str) -> String {
+    let tenant: String = tenant.lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        "store:\n  path: audit.db\nrules:\n  files: [rules]\n{sections}tenants:\n  - tenant_id: {}\n    authority_url: {url}\n    graph_url: {url}\n    auth: {{client_id: {}, client_secret: {}}}\n{tenant}",
+        app.tenant_id,
+        app.client_id,
+        app.client_secret,
+        url = sim.url
+    )
+}
