@@ -33,7 +33,8 @@ fn config(sim: &Sim) -> String {
         sim,
         &E2E_APP,
         "safety:\n  dry_run: false\n  protected_users: [BreakGlass@contoso.com]\nexecutor:\n  base_delay: 50ms\n",
-        "",
+        // Graph's full 1 request/s: nothing else polls the simulated tenant.
+        "quotas: {identity_protection_share: 1.0}",
     )
 }
 
