@@ -275,27 +275,8 @@ impl Store {
         user_id: &str,
         since: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (
-               SELECT 1 FROM decisions AS d
-               WHERE d.tenant_id = ? AND d.rule_id = ? AND d.user_id = ?
-                 AND d.mode IN ('enforce', 'held') AND d.decided_at >= ?
-                 AND (NOT EXISTS (SELECT 1 FROM actions AS a WHERE a.decision_id = d.id)
-                      OR EXISTS (SELECT 1 FROM actions AS a
-                                 WHERE a.decision_id = d.id AND a.status <> 'failed'))
-             )",
-        )
-        .bind(tenant_id)
-        .bind(rule_id)
-        .bind(user_id)
-        .bind(timestamp(since))
-        .fetch_one(&self.pool)
-        .await
-        .context(&self.path, || {
-            format!(
-                "look up the cooldown of rule {rule_id} for user {user_id} in tenant {tenant_id}"
-            )
-        })
+        self.decided_since(tenant_id, rule_id, user_id, since, DecisionMode::Held)
+            .await
     }
 
     /// Held actions, oldest first; all tenants or only `tenant_id`.

@@ -51,11 +51,26 @@ impl Store {
         user_id: &str,
         since: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.decided_since(tenant_id, rule_id, user_id, since, DecisionMode::Enforce)
+            .await
+    }
+
+    /// Whether `rule_id` recorded an `enforce` decision, or one in mode `also`, on this user at
+    /// or after `since`, not counting a decision whose actions all failed. The one cooldown
+    /// query behind `enforced_since` and `actioned_since`.
+    pub(crate) async fn decided_since(
+        &self,
+        tenant_id: &str,
+        rule_id: &str,
+        user_id: &str,
+        since: DateTime<Utc>,
+        also: DecisionMode,
+    ) -> Result<bool, StoreError> {
         sqlx::query_scalar(
             "SELECT EXISTS (
                SELECT 1 FROM decisions AS d
                WHERE d.tenant_id = ? AND d.rule_id = ? AND d.user_id = ?
-                 AND d.mode = 'enforce' AND d.decided_at >= ?
+                 AND d.mode IN ('enforce', ?) AND d.decided_at >= ?
                  AND (NOT EXISTS (SELECT 1 FROM actions AS a WHERE a.decision_id = d.id)
                       OR EXISTS (SELECT 1 FROM actions AS a
                                  WHERE a.decision_id = d.id AND a.status <> 'failed'))
@@ -64,6 +79,7 @@ impl Store {
         .bind(tenant_id)
         .bind(rule_id)
         .bind(user_id)
+        .bind(also.as_str())
         .bind(timestamp(since))
         .fetch_one(&self.pool)
         .await
