@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
 use store::{
-    ActionKind, AttemptResult, DecisionInsert, DecisionMode, NewAttempt, NewDecision, Store,
+    ActionKind, ActionStatus, AttemptResult, DecisionInsert, DecisionMode, NewAttempt, NewDecision,
+    Store,
 };
 use tempfile::TempDir;
 
@@ -83,4 +84,29 @@ pub async fn raw(path: &Path) -> SqliteConnection {
         .connect()
         .await
         .expect("raw connection")
+}
+
+/// The usual story of one action: a first attempt throttled (429, `req-1`), a second after the
+/// Retry-After accepted (200, `req-2`), the action succeeded.
+pub async fn throttled_then_contained(store: &Store, action_id: i64) {
+    let first = store
+        .begin_attempt(&attempt(action_id, 1, None))
+        .await
+        .expect("begin");
+    store
+        .finish_attempt(first, &response(2, 429, "req-1"))
+        .await
+        .expect("finish");
+    let second = store
+        .begin_attempt(&attempt(action_id, 3, Some("429 retry-after 1s")))
+        .await
+        .expect("begin");
+    store
+        .finish_attempt(second, &response(4, 200, "req-2"))
+        .await
+        .expect("finish");
+    store
+        .finish_action(action_id, ActionStatus::Succeeded, None, at(4))
+        .await
+        .expect("finish");
 }

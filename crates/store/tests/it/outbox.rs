@@ -5,7 +5,9 @@ use store::{
     ActionKind, ActionStatus, DecisionInsert, DecisionMode, PendingAction, Store, StoreError,
 };
 
-use crate::common::{at, attempt, db_path, decision, fresh, insert, raw, response};
+use crate::common::{
+    at, attempt, db_path, decision, fresh, insert, raw, response, throttled_then_contained,
+};
 
 #[tokio::test]
 async fn an_enforced_decision_puts_its_actions_in_the_outbox() {
@@ -239,26 +241,7 @@ async fn unfinished_actions_resume_after_reopening() {
 async fn attempts_and_outcomes_are_recorded() {
     let (dir, store) = fresh().await;
     let ids = insert(&store, &decision("u1", "1")).await;
-    let first = store
-        .begin_attempt(&attempt(ids[0], 1, None))
-        .await
-        .expect("begin");
-    store
-        .finish_attempt(first, &response(2, 429, "req-1"))
-        .await
-        .expect("finish");
-    let second = store
-        .begin_attempt(&attempt(ids[0], 3, Some("429 retry-after 1s")))
-        .await
-        .expect("begin");
-    store
-        .finish_attempt(second, &response(4, 200, "req-2"))
-        .await
-        .expect("finish");
-    store
-        .finish_action(ids[0], ActionStatus::Succeeded, None, at(4))
-        .await
-        .expect("finish");
+    throttled_then_contained(&store, ids[0]).await;
 
     let row = &store.contained().await.expect("contained")[0];
     assert_eq!(

@@ -8,7 +8,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 use store::{ActionStatus, DecisionMode, ReviewFilter, Store};
 use tempfile::TempDir;
 
-use crate::common::{at, attempt, db_path, decision, fresh, insert, raw, response};
+use crate::common::{
+    at, attempt, db_path, decision, fresh, insert, raw, response, throttled_then_contained,
+};
 
 /// u1 contained by `high-risk` (after a 429), u2 recorded in dry run by `any-risk`, a protected
 /// break-glass account, u3 suppressed by an exception, u4 failed (404).
@@ -21,26 +23,7 @@ async fn incident() -> (TempDir, Store) {
     let mut u1 = decision("u1", "1");
     u1.actions.truncate(1);
     let ids = insert(&store, &u1).await;
-    let first = store
-        .begin_attempt(&attempt(ids[0], 1, None))
-        .await
-        .expect("begin");
-    store
-        .finish_attempt(first, &response(2, 429, "req-1"))
-        .await
-        .expect("finish");
-    let second = store
-        .begin_attempt(&attempt(ids[0], 3, Some("429 retry-after 1s")))
-        .await
-        .expect("begin");
-    store
-        .finish_attempt(second, &response(4, 200, "req-2"))
-        .await
-        .expect("finish");
-    store
-        .finish_action(ids[0], ActionStatus::Succeeded, None, at(4))
-        .await
-        .expect("finish");
+    throttled_then_contained(&store, ids[0]).await;
 
     let mut u2 = decision("u2", "1");
     u2.rule_id = "any-risk".into();

@@ -7,10 +7,10 @@
 use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
-use store::{ActionStatus, DecisionMode, Store};
+use store::{DecisionMode, Store};
 use tempfile::TempDir;
 
-use crate::common::{at, attempt, db_path, decision, fresh, insert, response};
+use crate::common::{db_path, decision, fresh, insert, throttled_then_contained};
 
 const TABLES: [&str; 5] = [
     "decisions",
@@ -28,26 +28,7 @@ async fn original() -> TempDir {
         .await
         .expect("start");
     let ids = insert(&store, &decision("u1", "1")).await;
-    let first = store
-        .begin_attempt(&attempt(ids[0], 1, None))
-        .await
-        .expect("begin");
-    store
-        .finish_attempt(first, &response(2, 429, "req-1"))
-        .await
-        .expect("finish");
-    let second = store
-        .begin_attempt(&attempt(ids[0], 3, Some("429 retry-after 1s")))
-        .await
-        .expect("begin");
-    store
-        .finish_attempt(second, &response(4, 200, "req-2"))
-        .await
-        .expect("finish");
-    store
-        .finish_action(ids[0], ActionStatus::Succeeded, None, at(4))
-        .await
-        .expect("finish");
+    throttled_then_contained(&store, ids[0]).await;
     let mut dry = decision("u2", "1");
     dry.mode = DecisionMode::DryRun;
     dry.reason = Some("global dry-run".into());
