@@ -142,6 +142,8 @@ pub(crate) struct PassContext<'a> {
     pub directory: &'a crate::directory::Directory,
     /// This tenant's window aggregates; they outlive passes and rule reloads.
     pub windows: &'a std::sync::Mutex<rules::WindowState>,
+    /// Whether an enabled `post_containment` rule is loaded (looked up once per pass).
+    pub watches_post_containment: bool,
 }
 
 /// A record of any feed, owned, with its JSON as received.
@@ -471,12 +473,7 @@ async fn after_containment(
     report: &mut FeedReport,
 ) -> Result<(), EngineError> {
     let succeeded = sign_in.status.as_ref().and_then(|s| s.error_code) == Some(0);
-    let watched = ctx
-        .rules
-        .rules()
-        .iter()
-        .any(|r| r.enabled && r.source == rules::Source::PostContainment);
-    if !succeeded || !watched {
+    if !succeeded || !ctx.watches_post_containment {
         return Ok(());
     }
     let Some(contained) = ctx

@@ -387,6 +387,10 @@ impl Engine {
             risky_users_mode: &tenant.risky_users_mode,
             directory: &tenant.directory,
             windows: &tenant.windows,
+            watches_post_containment: rules
+                .rules()
+                .iter()
+                .any(|r| r.enabled && r.source == rules::Source::PostContainment),
         };
         let e = match feeds::poll(&ctx, &tenant.client, feed).await {
             Ok(report) => return Ok(report),
